@@ -1,0 +1,50 @@
+//! Passes what nginx-sys learned about the nginx tree (version, features, OS) to the compiler as
+//! cfgs, so code can be gated on the nginx it is built against (`nginx1_25_1`, `ngx_feature=...`).
+
+fn main() {
+    println!("cargo::rerun-if-env-changed=DEP_NGINX_FEATURES_CHECK");
+    println!(
+        "cargo::rustc-check-cfg=cfg(ngx_feature, values({}))",
+        std::env::var("DEP_NGINX_FEATURES_CHECK").unwrap_or_else(|_| "any()".to_string())
+    );
+    println!("cargo::rerun-if-env-changed=DEP_NGINX_FEATURES");
+    if let Ok(features) = std::env::var("DEP_NGINX_FEATURES") {
+        for feature in features.split(',').map(str::trim) {
+            println!("cargo::rustc-cfg=ngx_feature=\"{feature}\"");
+        }
+    }
+
+    println!("cargo::rerun-if-env-changed=DEP_NGINX_OS_CHECK");
+    println!(
+        "cargo::rustc-check-cfg=cfg(ngx_os, values({}))",
+        std::env::var("DEP_NGINX_OS_CHECK").unwrap_or_else(|_| "any()".to_string())
+    );
+    println!("cargo::rerun-if-env-changed=DEP_NGINX_OS");
+    if let Ok(os) = std::env::var("DEP_NGINX_OS") {
+        println!("cargo::rustc-cfg=ngx_os=\"{os}\"");
+    }
+
+    // nginx versions whose API differences the module cares about.
+    const VERSION_CHECKS: &[(u64, &str)] =
+        &[(1_023_000, "nginx1_23_0"), (1_025_001, "nginx1_25_1")];
+    for (_, name) in VERSION_CHECKS {
+        println!("cargo::rustc-check-cfg=cfg({name})");
+    }
+    println!("cargo::rerun-if-env-changed=DEP_NGINX_VERSION_NUMBER");
+    if let Some(version) = std::env::var("DEP_NGINX_VERSION_NUMBER")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        for (min, name) in VERSION_CHECKS {
+            if version >= *min {
+                println!("cargo::rustc-cfg={name}");
+            }
+        }
+    }
+
+    // Where the nginx tree lives, for `make paths` (the vendored build puts the binary there).
+    println!("cargo::rerun-if-env-changed=DEP_NGINX_BUILD_DIR");
+    if let Ok(dir) = std::env::var("DEP_NGINX_BUILD_DIR") {
+        println!("cargo::rustc-env=SSE_AUTO_NGINX_BUILD_DIR={dir}");
+    }
+}

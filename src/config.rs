@@ -1,0 +1,144 @@
+//! Directives and the location configuration they fill.
+
+use core::ffi::{c_char, c_void};
+use core::mem::offset_of;
+use core::ptr;
+
+use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
+use ngx::ffi::{
+    ngx_command_t, ngx_conf_set_flag_slot, ngx_conf_t, ngx_flag_t, ngx_str_t, ngx_uint_t,
+    NGX_CONF_1MORE, NGX_CONF_FLAG, NGX_CONF_UNSET, NGX_HTTP_LIF_CONF, NGX_HTTP_LOC_CONF,
+    NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF, NGX_HTTP_SRV_CONF, NGX_LOG_EMERG,
+};
+use ngx::http::{Merge, MergeConfigError};
+use ngx::{ngx_conf_log_error, ngx_string};
+
+use sse_auto_core::media_type::{self, EVENT_STREAM};
+
+/// Per-location configuration.
+#[derive(Debug)]
+#[repr(C)]
+pub struct LocConf {
+    /// `sse_auto on|off`.
+    pub enable: ngx_flag_t,
+    /// `sse_auto_downstream_hint on|off`.
+    pub downstream_hint: ngx_flag_t,
+    /// `sse_auto_types`: lowercase media types, `text/event-stream` first. `None` until set or
+    /// merged.
+    pub types: Option<Vec<Box<[u8]>>>,
+}
+
+impl Default for LocConf {
+    fn default() -> Self {
+        Self {
+            enable: NGX_CONF_UNSET as ngx_flag_t,
+            downstream_hint: NGX_CONF_UNSET as ngx_flag_t,
+            types: None,
+        }
+    }
+}
+
+fn merge_flag(conf: &mut ngx_flag_t, prev: ngx_flag_t, default: bool) {
+    if *conf == NGX_CONF_UNSET as ngx_flag_t {
+        *conf = if prev == NGX_CONF_UNSET as ngx_flag_t {
+            default as ngx_flag_t
+        } else {
+            prev
+        };
+    }
+}
+
+impl Merge for LocConf {
+    fn merge(&mut self, prev: &Self) -> Result<(), MergeConfigError> {
+        merge_flag(&mut self.enable, prev.enable, true);
+        merge_flag(&mut self.downstream_hint, prev.downstream_hint, true);
+        if self.types.is_none() {
+            self.types = Some(
+                prev.types
+                    .clone()
+                    .unwrap_or_else(|| vec![EVENT_STREAM.into()]),
+            );
+        }
+        Ok(())
+    }
+}
+
+impl LocConf {
+    /// The media types that are switched to streaming in this location.
+    pub fn types(&self) -> &[Box<[u8]>] {
+        self.types.as_deref().unwrap_or_default()
+    }
+}
+
+const ANY_HTTP_CONF: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
+
+pub static mut COMMANDS: [ngx_command_t; 4] = [
+    ngx_command_t {
+        name: ngx_string!("sse_auto"),
+        type_: (ANY_HTTP_CONF | NGX_HTTP_LIF_CONF | NGX_CONF_FLAG) as ngx_uint_t,
+        set: Some(ngx_conf_set_flag_slot),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: offset_of!(LocConf, enable),
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("sse_auto_types"),
+        type_: (ANY_HTTP_CONF | NGX_CONF_1MORE) as ngx_uint_t,
+        set: Some(set_types),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("sse_auto_downstream_hint"),
+        type_: (ANY_HTTP_CONF | NGX_HTTP_LIF_CONF | NGX_CONF_FLAG) as ngx_uint_t,
+        set: Some(ngx_conf_set_flag_slot),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: offset_of!(LocConf, downstream_hint),
+        post: ptr::null_mut(),
+    },
+    ngx_command_t::empty(),
+];
+
+/// `sse_auto_types <mime-type> ...;` — extra media types treated as streams.
+/// `text/event-stream` is always included.
+extern "C" fn set_types(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: nginx calls a directive handler with the configuration being parsed and this
+    // module's location configuration for the current block, both valid for the call.
+    let (cf, lcf) = unsafe { (&mut *cf, &mut *(conf as *mut LocConf)) };
+
+    if lcf.types.is_some() {
+        return c"is duplicate".as_ptr().cast_mut();
+    }
+
+    // SAFETY: `cf.args` is the array of the directive's arguments (ngx_str_t), name first.
+    let args: &[ngx_str_t] = unsafe {
+        let a = &*cf.args;
+        core::slice::from_raw_parts(a.elts as *const ngx_str_t, a.nelts)
+    };
+
+    let mut types: Vec<Box<[u8]>> = vec![EVENT_STREAM.into()];
+    for arg in args.iter().skip(1) {
+        let value = arg.as_bytes();
+        let Some(media_type) = media_type::parse_config_type(value) else {
+            ngx_conf_log_error!(
+                NGX_LOG_EMERG,
+                cf,
+                "invalid media type \"{}\" in \"sse_auto_types\" directive, \
+                 it must be \"type/subtype\" without parameters or wildcards",
+                String::from_utf8_lossy(value)
+            );
+            return NGX_CONF_ERROR;
+        };
+        if !types.iter().any(|t| **t == *media_type) {
+            types.push(media_type.into_boxed_slice());
+        }
+    }
+
+    lcf.types = Some(types);
+    NGX_CONF_OK
+}

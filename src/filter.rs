@@ -1,0 +1,200 @@
+//! The header filter: switches buffered upstream responses of a stream media type to nginx's
+//! non-buffered mode.
+//!
+//! `ngx_http_upstream_send_response()` runs the header filter chain before it looks at
+//! `u->buffering`, so clearing the flag here takes the same path as an upstream
+//! `X-Accel-Buffering: no`: every buffer is forwarded with `flush` as soon as it is read.
+
+use core::ffi::c_void;
+use core::ptr;
+
+use ngx::core::Status;
+use ngx::ffi::{
+    ngx_http_output_header_filter_pt, ngx_http_request_t, ngx_http_top_header_filter,
+    ngx_http_upstream_t, ngx_int_t, ngx_list_push, ngx_list_t, ngx_pcalloc, ngx_str_t,
+    ngx_table_elt_t, NGX_HTTP_NOT_MODIFIED, NGX_HTTP_NO_CONTENT, NGX_HTTP_OK,
+    NGX_HTTP_UPSTREAM_IGN_XA_BUFFERING,
+};
+use ngx::http::{list_iterator, HttpModule, HttpModuleLocationConf};
+use ngx::ngx_log_debug;
+
+use crate::config::LocConf;
+use sse_auto_core::media_type;
+
+use crate::Module;
+
+static mut NEXT_HEADER_FILTER: ngx_http_output_header_filter_pt = None;
+
+/// Per-request state, present only on responses the module switched.
+#[repr(C)]
+pub struct Ctx {
+    /// The configured media type that matched, for `$sse_auto`.
+    pub matched: ngx_str_t,
+}
+
+/// Why a response was, or was not, switched; logged at debug level for every decision.
+enum Decision<'a> {
+    Switch(&'a [u8]),
+    Skip(&'static str),
+}
+
+/// Installs the header filter; called from postconfiguration.
+pub fn init() {
+    // SAFETY: postconfiguration runs single-threaded while the configuration is read; this is
+    // how every nginx filter links itself into the chain.
+    unsafe {
+        NEXT_HEADER_FILTER = ngx_http_top_header_filter;
+        ngx_http_top_header_filter = Some(header_filter);
+    }
+}
+
+extern "C" fn header_filter(r: *mut ngx_http_request_t) -> ngx_int_t {
+    // SAFETY: nginx passes a valid request to every header filter.
+    let req = unsafe { &mut *r };
+
+    if let Some(lcf) = Module::location_conf(req) {
+        let decision = decide(req, lcf);
+        // SAFETY: a request always has a connection with a log.
+        let log = unsafe { (*req.connection).log };
+        match decision {
+            Decision::Switch(media_type) => {
+                ngx_log_debug!(
+                    log,
+                    "sse_auto: \"{}\" response switched to unbuffered",
+                    String::from_utf8_lossy(media_type)
+                );
+                if switch(req, lcf, media_type).is_err() {
+                    return Status::NGX_ERROR.into();
+                }
+            }
+            Decision::Skip(reason) => {
+                ngx_log_debug!(log, "sse_auto: response left alone: {reason}");
+            }
+        }
+    }
+
+    // SAFETY: NEXT_HEADER_FILTER was set in postconfiguration, before any request exists; the
+    // chain always ends in ngx_http_header_filter, so it is never None here.
+    match unsafe { NEXT_HEADER_FILTER } {
+        Some(next) => unsafe { next(r) },
+        None => Status::NGX_ERROR.into(),
+    }
+}
+
+/// The one guard: cheap tests first, as this runs for every response of every location.
+fn decide<'a>(r: &ngx_http_request_t, lcf: &'a LocConf) -> Decision<'a> {
+    if lcf.enable == 0 {
+        return Decision::Skip("sse_auto off");
+    }
+    if !ptr::eq(r, r.main) {
+        // SSI includes, auth_request, mirrors: the main request decides how it is sent.
+        return Decision::Skip("subrequest");
+    }
+    // SAFETY: `upstream` is null or points to the request's upstream, alive with the request.
+    let Some(u) = (unsafe { r.upstream.as_ref() }) else {
+        return Decision::Skip("not an upstream response");
+    };
+    if u.buffering() == 0 {
+        return Decision::Skip("not buffered");
+    }
+    // SAFETY: an upstream that has a response has its module's upstream configuration.
+    let Some(ucf) = (unsafe { u.conf.as_ref() }) else {
+        return Decision::Skip("no upstream configuration");
+    };
+    if ucf.change_buffering() == 0 {
+        // Only proxy, fastcgi, uwsgi and scgi buffer and honour X-Accel-Buffering.
+        return Decision::Skip("upstream module cannot switch buffering");
+    }
+    if r.header_only() != 0 || r.cached() != 0 {
+        return Decision::Skip("no body to stream");
+    }
+    let status = r.headers_out.status;
+    if status < NGX_HTTP_OK as usize
+        || status == NGX_HTTP_NO_CONTENT as usize
+        || status == NGX_HTTP_NOT_MODIFIED as usize
+    {
+        return Decision::Skip("no body to stream");
+    }
+
+    let Some(media_type) = media_type::find(r.headers_out.content_type.as_bytes(), lcf.types())
+    else {
+        return Decision::Skip("not a stream media type");
+    };
+
+    if ucf.ignore_headers & NGX_HTTP_UPSTREAM_IGN_XA_BUFFERING as usize == 0
+        && upstream_asks_buffering(u)
+    {
+        return Decision::Skip("upstream sent \"X-Accel-Buffering: yes\"");
+    }
+
+    Decision::Switch(media_type)
+}
+
+/// True when the upstream's last valid `X-Accel-Buffering` header says `yes`, the way nginx
+/// itself reads it (exact value, case-insensitive; other values are ignored).
+fn upstream_asks_buffering(u: &ngx_http_upstream_t) -> bool {
+    let mut asks = false;
+    // SAFETY: the upstream's parsed header list, alive with the request.
+    for (key, value) in unsafe { list_iterator(&u.headers_in.headers) } {
+        if !key.as_bytes().eq_ignore_ascii_case(b"X-Accel-Buffering") {
+            continue;
+        }
+        let value = value.as_bytes();
+        if value.eq_ignore_ascii_case(b"yes") {
+            asks = true;
+        } else if value.eq_ignore_ascii_case(b"no") {
+            asks = false;
+        }
+    }
+    asks
+}
+
+fn switch(r: &mut ngx_http_request_t, lcf: &LocConf, media_type: &[u8]) -> Result<(), ()> {
+    // SAFETY: checked non-null in decide().
+    let u = unsafe { &mut *r.upstream };
+    u.set_buffering(0);
+
+    // SAFETY: allocates from the request pool; zeroed memory is a valid Ctx.
+    let ctx = unsafe { ngx_pcalloc(r.pool, core::mem::size_of::<Ctx>()) }.cast::<Ctx>();
+    // SAFETY: ctx is null or a fresh, exclusively owned allocation.
+    let ctx = unsafe { ctx.as_mut() }.ok_or(())?;
+    // The configured type lives as long as the configuration, which outlives the request.
+    ctx.matched = ngx_str_t {
+        len: media_type.len(),
+        data: media_type.as_ptr().cast_mut(),
+    };
+    // SAFETY: r.ctx has one slot per HTTP module; ctx_index is ours.
+    unsafe { *r.ctx.add(Module::module().ctx_index) = ptr::from_mut(ctx).cast::<c_void>() };
+
+    if lcf.downstream_hint != 0 && !has_header(&r.headers_out.headers, b"X-Accel-Buffering") {
+        add_hint(&mut r.headers_out.headers)?;
+    }
+    Ok(())
+}
+
+/// Adds `X-Accel-Buffering: no`, so a proxy in front (often a stock nginx on a panel host)
+/// streams the response too: nginx never forwards the upstream's own `X-Accel-*` headers.
+fn add_hint(headers: &mut ngx_list_t) -> Result<(), ()> {
+    // SAFETY: ngx_list_push returns null or an uninitialised element of the list.
+    let h = unsafe { ngx_list_push(headers) }.cast::<ngx_table_elt_t>();
+    if h.is_null() {
+        return Err(());
+    }
+    // Static strings, as nginx's own filters use for headers they add; nothing writes to them.
+    let elt = ngx_table_elt_t {
+        hash: 1,
+        key: ngx::ngx_string!("X-Accel-Buffering"),
+        value: ngx::ngx_string!("no"),
+        lowcase_key: c"x-accel-buffering".as_ptr().cast_mut().cast(),
+        #[cfg(nginx1_23_0)]
+        next: ptr::null_mut(),
+    };
+    // SAFETY: h points to writable, properly aligned storage for one element.
+    unsafe { h.write(elt) };
+    Ok(())
+}
+
+fn has_header(headers: &ngx_list_t, name: &[u8]) -> bool {
+    // SAFETY: the response's header list, alive with the request.
+    unsafe { list_iterator(headers) }.any(|(key, _)| key.as_bytes().eq_ignore_ascii_case(name))
+}

@@ -1,0 +1,72 @@
+//! sse_auto: nginx streams upstream Server-Sent Events (and other configured stream media types)
+//! without per-location configuration.
+//!
+//! The module is a header filter plus three directives and one variable: `config` (the
+//! directives), `filter` (switches matching responses to non-buffered mode) and `variable`
+//! (`$sse_auto`). Media-type matching lives in the `sse-auto-core` crate, free of nginx.
+
+use core::ptr::{addr_of, addr_of_mut};
+
+use ngx::core::Status;
+use ngx::ffi::{ngx_conf_t, ngx_http_module_t, ngx_int_t, ngx_module_t, NGX_HTTP_MODULE};
+use ngx::http::{HttpModule, HttpModuleLocationConf};
+
+pub mod config;
+pub mod filter;
+pub mod variable;
+
+/// The module, as seen by the `ngx` crate's configuration helpers.
+pub struct Module;
+
+impl HttpModule for Module {
+    fn module() -> &'static ngx_module_t {
+        // SAFETY: the module structure is only written by nginx while it loads modules, before
+        // any of our code that reads it runs.
+        unsafe { &*addr_of!(ngx_http_sse_auto_module) }
+    }
+
+    unsafe extern "C" fn preconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
+        // SAFETY: nginx passes the configuration being parsed.
+        match unsafe { cf.as_mut() } {
+            Some(cf) => variable::add(cf).into(),
+            None => Status::NGX_ERROR.into(),
+        }
+    }
+
+    unsafe extern "C" fn postconfiguration(_cf: *mut ngx_conf_t) -> ngx_int_t {
+        filter::init();
+        Status::NGX_OK.into()
+    }
+}
+
+// SAFETY: the location configuration of this module is a `config::LocConf`, created by
+// `create_loc_conf` below.
+unsafe impl HttpModuleLocationConf for Module {
+    type LocationConf = config::LocConf;
+}
+
+static MODULE_CTX: ngx_http_module_t = ngx_http_module_t {
+    preconfiguration: Some(Module::preconfiguration),
+    postconfiguration: Some(Module::postconfiguration),
+    create_main_conf: None,
+    init_main_conf: None,
+    create_srv_conf: None,
+    merge_srv_conf: None,
+    create_loc_conf: Some(Module::create_loc_conf),
+    merge_loc_conf: Some(Module::merge_loc_conf),
+};
+
+// A cargo-built cdylib carries its own module list; nginx's build (`--add-dynamic-module`)
+// generates it in C instead and builds the crate without this feature.
+#[cfg(feature = "export-modules")]
+ngx::ngx_modules!(ngx_http_sse_auto_module);
+
+#[used]
+#[no_mangle]
+#[allow(non_upper_case_globals)]
+pub static mut ngx_http_sse_auto_module: ngx_module_t = ngx_module_t {
+    ctx: addr_of!(MODULE_CTX) as _,
+    commands: addr_of_mut!(config::COMMANDS) as _,
+    type_: NGX_HTTP_MODULE as _,
+    ..ngx_module_t::default()
+};

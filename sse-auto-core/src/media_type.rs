@@ -1,0 +1,242 @@
+//! Media-type matching for `Content-Type` values.
+//!
+//! nginx's own `ngx_http_test_content_type()` relies on `content_type_len`, which is shortened only
+//! when a `charset=` parameter is present, so `text/event-stream; foo=bar` would be missed. The
+//! response header is parsed here instead, following RFC 9110 §8.3.1:
+//!
+//! ```text
+//! media-type = type "/" subtype parameters
+//! parameters = *( OWS ";" OWS [ parameter ] )
+//! ```
+//!
+//! Type and subtype are tokens compared case-insensitively; parameters are never interpreted, so a
+//! malformed parameter cannot hide a stream. Everything here is allocation-free: it runs in the
+//! header filter for every upstream response.
+
+/// The media type every stream detection starts with.
+pub const EVENT_STREAM: &[u8] = b"text/event-stream";
+
+/// `tchar` from RFC 9110 §5.6.2.
+const fn is_tchar(c: u8) -> bool {
+    matches!(c,
+        b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`'
+        | b'|' | b'~' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z')
+}
+
+const fn is_ows(c: u8) -> bool {
+    c == b' ' || c == b'\t'
+}
+
+/// Length of the token at the start of `s`.
+fn token_len(s: &[u8]) -> usize {
+    s.iter().position(|&c| !is_tchar(c)).unwrap_or(s.len())
+}
+
+/// Returns the `type/subtype` part of a `Content-Type` value, without surrounding whitespace or
+/// parameters, or `None` when the value does not start with a well-formed media type.
+pub fn essence(value: &[u8]) -> Option<&[u8]> {
+    let start = value
+        .iter()
+        .position(|&c| !is_ows(c))
+        .unwrap_or(value.len());
+    let rest = &value[start..];
+
+    let type_len = token_len(rest);
+    if type_len == 0 || rest.get(type_len) != Some(&b'/') {
+        return None;
+    }
+
+    let sub = &rest[type_len + 1..];
+    let sub_len = token_len(sub);
+    if sub_len == 0 {
+        return None;
+    }
+
+    let end = type_len + 1 + sub_len;
+    let tail = &rest[end..];
+    let after_ows = tail.iter().position(|&c| !is_ows(c)).unwrap_or(tail.len());
+    match tail.get(after_ows) {
+        None | Some(b';') => Some(&rest[..end]),
+        Some(_) => None,
+    }
+}
+
+/// Returns the entry of `types` (lowercase `type/subtype` strings) that the media type of the
+/// `Content-Type` value `value` equals, ignoring case, whitespace and parameters.
+pub fn find<'a, T: AsRef<[u8]>>(value: &[u8], types: &'a [T]) -> Option<&'a T> {
+    let essence = essence(value)?;
+    types
+        .iter()
+        .find(|t| t.as_ref().eq_ignore_ascii_case(essence))
+}
+
+/// Validates a media type given in the configuration and returns it lowercased, or `None` when it
+/// is not a bare `type/subtype` (parameters and wildcards are not accepted).
+pub fn parse_config_type(value: &[u8]) -> Option<Vec<u8>> {
+    let essence = essence(value)?;
+    if essence.len() != value.len() || essence.contains(&b'*') {
+        return None;
+    }
+    Some(essence.to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SSE: &[&[u8]] = &[EVENT_STREAM];
+
+    fn is_sse(value: &[u8]) -> bool {
+        find(value, SSE).is_some()
+    }
+
+    #[test]
+    fn accepts_event_stream_variants() {
+        for v in [
+            &b"text/event-stream"[..],
+            b"TEXT/EVENT-STREAM",
+            b"Text/Event-Stream",
+            b"text/event-stream;charset=utf-8",
+            b"text/event-stream; charset=utf-8",
+            b"text/event-stream ; charset=UTF-8",
+            b"text/event-stream\t;\tcharset=utf-8",
+            b"  text/event-stream",
+            b"\ttext/event-stream",
+            b"text/event-stream  ",
+            b"text/event-stream;",
+            b"text/event-stream;;",
+            b"text/event-stream; charset=\"utf-8\"",
+            b"text/event-stream; foo=bar",
+            b"text/event-stream; foo=\"a;b\"; charset=utf-8",
+            b"text/event-stream; =broken",
+            b"text/event-stream; no-equals-sign",
+            b"text/event-stream; charset=\"unterminated",
+            b"text/event-stream; charset=\xff\xfe",
+            b"text/event-stream;\0",
+        ] {
+            assert!(is_sse(v), "{:?}", String::from_utf8_lossy(v));
+        }
+    }
+
+    #[test]
+    fn rejects_other_and_malformed_values() {
+        for v in [
+            &b""[..],
+            b" ",
+            b";",
+            b"text",
+            b"text/",
+            b"/event-stream",
+            b"text/event",
+            b"text/event-streamX",
+            b"text/event-stream-x",
+            b"text/event-stream.json",
+            b"text/event-streams",
+            b"xtext/event-stream",
+            b"text /event-stream",
+            b"text/ event-stream",
+            b"text/event stream",
+            b"text/event-stream x",
+            b"text/event-stream, text/html",
+            b"text/event-stream\0",
+            b"\0text/event-stream",
+            b"text/event-str\0eam",
+            b"text/\xc3\xa9vent-stream",
+            b"text/event-stream\xff",
+            b"text\\/event-stream",
+            b"\"text/event-stream\"",
+            b"application/json",
+            b"text/plain",
+            b"text/html; charset=text/event-stream",
+            b"application/x-ndjson",
+            b"text/event-stream\r\n",
+            b"\x0btext/event-stream",
+        ] {
+            assert!(!is_sse(v), "{:?}", String::from_utf8_lossy(v));
+        }
+    }
+
+    #[test]
+    fn very_long_values() {
+        let mut v = b"text/event-stream;".to_vec();
+        v.extend(std::iter::repeat_n(b'a', 1 << 20));
+        assert!(is_sse(&v));
+
+        let mut long_subtype = b"text/event-stream".to_vec();
+        long_subtype.extend(std::iter::repeat_n(b'x', 1 << 20));
+        assert!(!is_sse(&long_subtype));
+
+        let mut leading = vec![b' '; 1 << 20];
+        leading.extend_from_slice(b"text/event-stream");
+        assert!(is_sse(&leading));
+    }
+
+    #[test]
+    fn finds_configured_types() {
+        let types: &[&[u8]] = &[EVENT_STREAM, b"application/x-ndjson", b"text/plain"];
+        assert_eq!(
+            find(b"Application/X-NDJSON", types).copied(),
+            Some(&b"application/x-ndjson"[..])
+        );
+        assert_eq!(
+            find(b"text/plain; charset=utf-8", types).copied(),
+            Some(&b"text/plain"[..])
+        );
+        assert_eq!(
+            find(b"text/event-stream", types).copied(),
+            Some(EVENT_STREAM)
+        );
+        assert_eq!(find(b"text/plainx", types), None);
+        assert_eq!(find(b"application/json", types), None);
+        assert_eq!(find::<&[u8]>(b"text/event-stream", &[]), None);
+    }
+
+    #[test]
+    fn essence_strips_whitespace_and_parameters() {
+        assert_eq!(
+            essence(b" Text/Event-Stream ; a=b"),
+            Some(&b"Text/Event-Stream"[..])
+        );
+        assert_eq!(
+            essence(b"application/vnd.api+json"),
+            Some(&b"application/vnd.api+json"[..])
+        );
+        assert_eq!(essence(b"text/event-stream x"), None);
+    }
+
+    #[test]
+    fn config_types() {
+        assert_eq!(
+            parse_config_type(b"Application/X-NDJSON"),
+            Some(b"application/x-ndjson".to_vec())
+        );
+        assert_eq!(
+            parse_config_type(b"text/plain"),
+            Some(b"text/plain".to_vec())
+        );
+        for bad in [
+            &b""[..],
+            b"text",
+            b"text/",
+            b"*",
+            b"text/plain; charset=utf-8",
+            b"text/plain;",
+            b" text/plain",
+            b"text/plain ",
+            b"text/pl ain",
+            b"text/pl\xc3\xa4in",
+        ] {
+            assert_eq!(
+                parse_config_type(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        // `*` is a tchar, so wildcards parse as media types; they are refused all the same.
+        for wildcard in [&b"*/*"[..], b"text/*", b"*/plain"] {
+            assert!(essence(wildcard).is_some());
+            assert_eq!(parse_config_type(wildcard), None);
+        }
+    }
+}
