@@ -1,0 +1,51 @@
+# sse_auto — build, test, demo.  `make help` lists the targets.
+
+CARGO     ?= cargo
+PROVE     ?= prove
+# Run the same t/*.t against nginx-tests' own Test::Nginx library: make test NGINX_TESTS=/path
+NGINX_TESTS ?=
+PROVE_JOBS ?= 1
+
+PATHS = ./scripts/paths.sh
+
+.PHONY: help build paths test test-unit test-nginx lint demo clean
+
+help:
+	@echo "make build      build the module and the vendored nginx used by the tests"
+	@echo "make paths      print nginx=<path> and module=<path>"
+	@echo "make test       install missing Debian packages, build, cargo test, prove t/"
+	@echo "make demo       run the side-by-side demo (http://127.0.0.1:8090/)"
+	@echo "make lint       cargo fmt --check and cargo clippy -D warnings"
+
+build:
+	./scripts/deps.sh build
+	$(CARGO) build --release --workspace
+	@$(PATHS) >/dev/null
+
+paths:
+	@$(PATHS)
+
+test: 
+	./scripts/deps.sh test
+	$(CARGO) build --release --workspace
+	$(MAKE) --no-print-directory test-unit test-nginx
+
+test-unit:
+	$(CARGO) test --release --workspace
+
+test-nginx:
+	@eval "$$($(PATHS))"; \
+	export TEST_NGINX_BINARY="$$nginx"; \
+	export TEST_NGINX_GLOBALS="load_module $$module;"; \
+	export TEST_NGINX_MODULE="$$module"; \
+	$(PROVE) -j$(PROVE_JOBS) $(if $(NGINX_TESTS),-I $(NGINX_TESTS)/lib) -I t/lib t/
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --release -- -D warnings
+
+demo: build
+	@eval "$$($(PATHS))"; NGINX="$$nginx" MODULE="$$module" ./examples/demo/run.sh
+
+clean:
+	$(CARGO) clean

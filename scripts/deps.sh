@@ -1,0 +1,30 @@
+#!/bin/sh
+# Installs the Debian packages the build and the test suite need, only those that are missing.
+# Usage: scripts/deps.sh build|test
+set -eu
+
+build="libclang-dev libpcre2-dev zlib1g-dev libssl-dev pkg-config make"
+test="$build curl openssl perl libio-socket-ssl-perl php-fpm"
+
+case "${1:-test}" in
+build) want=$build ;;
+test) want=$test ;;
+*) echo "usage: $0 build|test" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $want; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' \
+        || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "missing Debian packages:$missing (run as root, or install them)" >&2
+    exit 1
+fi
+echo "installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,332 @@
+package Test::Nginx::SSE;
+
+# (C) sse_auto authors
+#
+# Server-Sent Events helpers for the sse_auto test suite, on top of the nginx-tests
+# Test::Nginx API (only its public interface is used, so the real library works too):
+#
+#   sse_daemon($port)      a scripted streaming upstream, for $t->run_daemon()
+#   sse_get($uri, %opts)   a streaming client (curl) recording every event's arrival time
+#   live($res), held($res) the streaming verdicts tests assert on, with their controls
+#   make_cert($t)          a self-signed certificate for "localhost" in the test directory
+#
+# Every record the daemon sends carries its send time ("sent=" seconds since the epoch), and the
+# client notes when the record was complete on its side, so each record's delay through nginx
+# is measured on one clock, on one machine.
+
+use warnings;
+use strict;
+
+use Exporter qw/ import /;
+use IO::Select;
+use IO::Socket::INET;
+use POSIX qw/ WNOHANG /;
+use Time::HiRes qw/ time sleep /;
+
+use Test::Nginx qw/ port /;
+
+our @EXPORT_OK = qw/ sse_daemon sse_get live held delays summary make_cert
+	streams_ok held_ok query $LIVE_MS $HELD_MS /;
+our %EXPORT_TAGS = (all => \@EXPORT_OK);
+
+# A record is "live" when it reaches the client within $LIVE_MS of being sent; the stream is
+# "held" when its first record arrives at least $HELD_MS late (buffered until the end).
+our $LIVE_MS = 100;
+our $HELD_MS = 400;
+
+###############################################################################
+
+# The upstream: HTTP/1.x, one forked child per connection. The request's query string scripts
+# the response:
+#
+#   n=3          records to send
+#   gap=300      ms between records (and before the first one, first=0 by default)
+#   first=0      ms before the first record
+#   ct=...       Content-Type value (URL-encoded); "none" sends no Content-Type
+#   fmt=sse      record format: sse ("data: ...\n\n"), ndjson ("{...}\n"), line ("...\n")
+#   h=Name:val   extra response header line, repeatable (URL-encoded, sent as given)
+#   hold=0       ms to keep the connection open after the last record
+#   cut=0        1: after the records, send half a record and close (no terminator)
+#   status=200   response status code
+#
+# Records: seq=<n> sent=<epoch seconds> req=<requests served by this daemon so far>.
+
+sub sse_daemon {
+	my ($port) = @_;
+
+	my $server = IO::Socket::INET->new(
+		Proto => 'tcp',
+		LocalAddr => '127.0.0.1:' . $port,
+		Listen => 128,
+		Reuse => 1
+	)
+		or die "Can't create listening socket: $!\n";
+
+	local $SIG{PIPE} = 'IGNORE';
+	local $SIG{CHLD} = sub { 1 while waitpid(-1, WNOHANG) > 0 };
+
+	my $requests = 0;
+
+	while (1) {
+		my $client = $server->accept() or next;
+		$requests++;
+
+		my $pid = fork();
+		die "fork: $!" unless defined $pid;
+
+		if ($pid == 0) {
+			close $server;
+			eval { sse_serve($client, $requests) };
+			exit 0;
+		}
+
+		close $client;
+	}
+}
+
+sub sse_serve {
+	my ($client, $requests) = @_;
+	$client->autoflush(1);
+
+	my $head = '';
+	while ($head !~ /\x0d?\x0a\x0d?\x0a/) {
+		my $n = $client->sysread($head, 4096, length $head);
+		return unless $n;
+	}
+
+	my ($method, $uri) = $head =~ m{^(\S+)\s+(\S+)};
+	return unless defined $uri;
+
+	my %q = (n => 3, gap => 300, first => 0, fmt => 'sse', hold => 0,
+		cut => 0, status => 200, ct => 'text/event-stream');
+	my @extra;
+
+	my ($query) = $uri =~ /\?(.*)$/;
+	for my $pair (split /&/, $query // '') {
+		my ($k, $v) = split /=/, $pair, 2;
+		$v = unescape($v // '');
+		if ($k eq 'h') {
+			push @extra, $v;
+		} else {
+			$q{$k} = $v;
+		}
+	}
+
+	my $response = "HTTP/1.1 $q{status} X\x0d\x0a"
+		. "Cache-Control: no-cache\x0d\x0a"
+		. "Connection: close\x0d\x0a";
+	$response .= "Content-Type: $q{ct}\x0d\x0a" unless $q{ct} eq 'none';
+	$response .= "$_\x0d\x0a" for @extra;
+	$response .= "\x0d\x0a";
+
+	$client->syswrite($response);
+	return if $method eq 'HEAD';
+
+	sleep($q{first} / 1000) if $q{first};
+
+	for my $seq (1 .. $q{n}) {
+		sleep($q{gap} / 1000) if $seq > 1;
+		my $record = sprintf('seq=%d sent=%.6f req=%d', $seq, time(), $requests);
+		$client->syswrite(format_record($q{fmt}, $record)) or return;
+	}
+
+	if ($q{cut}) {
+		$client->syswrite(substr(format_record($q{fmt}, 'seq=0 cut=1'), 0, 8));
+	}
+
+	sleep($q{hold} / 1000) if $q{hold};
+	close $client;
+}
+
+sub format_record {
+	my ($fmt, $record) = @_;
+
+	if ($fmt eq 'ndjson') {
+		my @f = $record =~ /(\w+)=(\S+)/g;
+		my @pairs;
+		push @pairs, sprintf('"%s":%s', splice(@f, 0, 2)) while @f;
+		return '{' . join(',', @pairs) . "}\x0a";
+	}
+
+	return "$record\x0a" if $fmt eq 'line';
+
+	my ($seq) = $record =~ /seq=(\d+)/;
+	return "id: $seq\x0adata: $record\x0a\x0a";
+}
+
+sub unescape {
+	my ($s) = @_;
+	$s =~ tr/+/ /;
+	$s =~ s/%([0-9A-Fa-f]{2})/chr(hex($1))/ge;
+	return $s;
+}
+
+###############################################################################
+
+# The client: curl, the way users test their streams, with -N so it writes each piece as it
+# arrives. Options:
+#
+#   port    => port(8080)   server port (a real port number, already mapped)
+#   ssl     => 0            https://, certificate not verified
+#   http2   => 0            HTTP/2 (over TLS when ssl is set)
+#   gzip    => 0            ask for gzip and decode it (curl --compressed)
+#   method  => 'GET'        e.g. HEAD
+#   headers => []           extra request header lines
+#   timeout => 10           seconds before giving up
+#
+# Returns { status, headers => { lowercase name => value }, raw_headers, body, records => [
+# { seq, sent, req, arrived, delay_ms } ], elapsed }.
+
+sub sse_get {
+	my ($uri, %opts) = @_;
+
+	my $port = $opts{port} // port(8080);
+	my $scheme = $opts{ssl} ? 'https' : 'http';
+	my @cmd = ('curl', '-sS', '-N', '-i', '-k', '--max-time', $opts{timeout} // 10);
+	push @cmd, $opts{http2}
+		? ($opts{ssl} ? '--http2' : '--http2-prior-knowledge')
+		: '--http1.1';
+	push @cmd, '--compressed' if $opts{gzip};
+	push @cmd, '-X', $opts{method} if $opts{method} && $opts{method} ne 'HEAD';
+	push @cmd, '-I' if ($opts{method} // '') eq 'HEAD';
+	push @cmd, '-H', $_ for @{$opts{headers} // []};
+	push @cmd, "$scheme://127.0.0.1:$port$uri";
+
+	my $start = time();
+	open(my $fh, '-|', @cmd) or die "Can't run curl: $!\n";
+
+	my $sel = IO::Select->new($fh);
+	my ($out, $head_len, @records, %seen) = ('');
+
+	while ($sel->can_read(30)) {
+		my $n = sysread($fh, $out, 65536, length $out);
+		last unless $n;
+		my $now = time();
+
+		# curl prints interim and final headers; the body starts after the last block
+		# that begins with a status line.
+		unless (defined $head_len) {
+			while ($out =~ /\G(HTTP\/[\d.]+ (\d+)[^\x0a]*\x0a(?:[^\x0a]+\x0a)*?\x0d?\x0a)/gc) {
+				$head_len = pos($out) if $2 >= 200;
+			}
+			next unless defined $head_len;
+		}
+
+		my $body = substr($out, $head_len);
+		while ($body =~ /seq\W+(\d+)\W+sent\W+([\d.]+)\W+req\W+(\d+)[^\x0a]*\x0a/g) {
+			next if $seen{"$1 $3"}++;
+			push @records, { seq => $1, sent => $2, req => $3, arrived => $now,
+				delay_ms => ($now - $2) * 1000 };
+		}
+	}
+
+	close $fh;
+
+	my %res = (records => \@records, elapsed => time() - $start, raw => $out);
+	return \%res unless defined $head_len;
+
+	my @blocks = split /\x0d?\x0a\x0d?\x0a/, substr($out, 0, $head_len);
+	$res{raw_headers} = $blocks[-1];
+	($res{status}) = $res{raw_headers} =~ m{^HTTP/[\d.]+ (\d+)};
+	for my $line (split /\x0d?\x0a/, $res{raw_headers}) {
+		my ($k, $v) = $line =~ /^([^:\s]+):\s*(.*)$/ or next;
+		$k = lc $k;
+		$res{headers}{$k} = exists $res{headers}{$k} ? "$res{headers}{$k}, $v" : $v;
+	}
+	$res{body} = substr($out, $head_len);
+
+	return \%res;
+}
+
+###############################################################################
+
+sub delays {
+	my ($res) = @_;
+	return map { sprintf('%.0f', $_->{delay_ms}) } @{$res->{records}};
+}
+
+sub summary {
+	my ($res) = @_;
+	return sprintf('status %s, %d records, delays ms: %s', $res->{status} // 'none',
+		scalar @{$res->{records}}, join(' ', delays($res)) || 'none');
+}
+
+# Every record arrived, in order, within $LIVE_MS of being sent.
+sub live {
+	my ($res, %opts) = @_;
+	my $n = $opts{n} // 3;
+	my $limit = $opts{ms} // $LIVE_MS;
+	my @r = @{$res->{records}};
+
+	return 0 unless @r == $n;
+	return 0 if grep { $r[$_]{seq} != $_ + 1 } 0 .. $#r;
+	return 0 if grep { $_->{delay_ms} > $limit } @r;
+	return 1;
+}
+
+# All records arrived, but the first only once the stream was nearly over: nginx buffered it.
+sub held {
+	my ($res, %opts) = @_;
+	my $n = $opts{n} // 3;
+	my @r = @{$res->{records}};
+
+	return 0 unless @r == $n;
+	return $r[0]{delay_ms} >= ($opts{ms} // $HELD_MS) ? 1 : 0;
+}
+
+# Assertions: a streaming case and its control.
+
+sub streams_ok {
+	my ($res, $name, %opts) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	Test::More::ok(live($res, %opts), $name) or Test::More::diag(summary($res));
+}
+
+sub held_ok {
+	my ($res, $name, %opts) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	Test::More::ok(held($res, %opts) && !live($res, %opts), $name)
+		or Test::More::diag(summary($res));
+}
+
+# Builds the daemon's query string: query(ct => 'text/plain', h => ['A: b', 'C: d']).
+sub query {
+	my (@args) = @_;
+	my @pairs;
+	while (my ($k, $v) = splice(@args, 0, 2)) {
+		push @pairs, map { "$k=" . escape($_) } ref $v ? @$v : $v;
+	}
+	return '?' . join('&', @pairs);
+}
+
+sub escape {
+	my ($s) = @_;
+	$s =~ s/([^A-Za-z0-9_.~-])/sprintf('%%%02X', ord($1))/ge;
+	return $s;
+}
+
+###############################################################################
+
+sub make_cert {
+	my ($t, $name) = @_;
+	$name //= 'localhost';
+	my $d = $t->testdir();
+
+	$t->write_file('openssl.conf', <<EOF);
+[ req ]
+default_bits = 2048
+encrypt_key = no
+distinguished_name = req_distinguished_name
+[ req_distinguished_name ]
+EOF
+
+	system('openssl req -x509 -new '
+		. "-config $d/openssl.conf -subj /CN=$name/ "
+		. "-out $d/$name.crt -keyout $d/$name.key "
+		. ">>$d/openssl.out 2>&1") == 0
+		or die "Can't create certificate for $name: $!\n";
+}
+
+###############################################################################
+
+1;
