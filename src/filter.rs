@@ -12,15 +12,15 @@ use ngx::core::Status;
 use ngx::ffi::{
     ngx_http_output_header_filter_pt, ngx_http_request_t, ngx_http_top_header_filter,
     ngx_http_upstream_t, ngx_int_t, ngx_list_push, ngx_list_t, ngx_pcalloc, ngx_str_t,
-    ngx_table_elt_t, NGX_HTTP_NOT_MODIFIED, NGX_HTTP_NO_CONTENT, NGX_HTTP_OK,
+    ngx_table_elt_t, NGX_HTTP_HEAD, NGX_HTTP_NOT_MODIFIED, NGX_HTTP_NO_CONTENT, NGX_HTTP_OK,
     NGX_HTTP_UPSTREAM_IGN_XA_BUFFERING,
 };
 use ngx::http::{list_iterator, HttpModule, HttpModuleLocationConf};
 use ngx::ngx_log_debug;
 
-use crate::config::LocConf;
 use sse_auto_core::media_type;
 
+use crate::config::LocConf;
 use crate::Module;
 
 static mut NEXT_HEADER_FILTER: ngx_http_output_header_filter_pt = None;
@@ -105,7 +105,8 @@ fn decide<'a>(r: &ngx_http_request_t, lcf: &'a LocConf) -> Decision<'a> {
         // Only proxy, fastcgi, uwsgi and scgi buffer and honour X-Accel-Buffering.
         return Decision::Skip("upstream module cannot switch buffering");
     }
-    if r.header_only() != 0 || r.cached() != 0 {
+    // HEAD sets header_only only in the last header filter, after this one.
+    if r.header_only() != 0 || r.method == NGX_HTTP_HEAD as usize || r.cached() != 0 {
         return Decision::Skip("no body to stream");
     }
     let status = r.headers_out.status;
