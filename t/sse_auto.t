@@ -63,7 +63,7 @@ EOF
 
 make_cert($t);
 $t->run_daemon(\&sse_daemon, port(8081));
-$t->run()->plan(23);
+$t->run()->plan(26);
 $t->waitforsocket('127.0.0.1:' . port(8081));
 
 ###############################################################################
@@ -121,5 +121,18 @@ my $log = $t->read_file('sse.log');
 like($log, qr{^/events sse_auto="text/event-stream"$}m, 'log: switched');
 like($log, qr{^/off/events sse_auto=""$}m, 'log: sse_auto off');
 like($log, qr{^/other\?ct=text%2Fplain sse_auto=""$}m, 'log: other type');
+
+# every decision is logged at debug level
+
+SKIP: {
+	skip 'nginx built without --with-debug', 3 unless $t->has_module('debug');
+
+	my $errors = $t->read_file('error.log');
+	like($errors, qr/sse_auto: "text\/event-stream" response switched to unbuffered/,
+		'debug log: switched');
+	like($errors, qr/sse_auto: response left alone: sse_auto off/, 'debug log: off');
+	like($errors, qr/sse_auto: response left alone: not a stream media type/,
+		'debug log: other type');
+}
 
 ###############################################################################
