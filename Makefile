@@ -25,7 +25,7 @@ build:
 paths:
 	@$(PATHS)
 
-test: 
+test:
 	./scripts/deps.sh test
 	$(CARGO) build --release --workspace
 	$(MAKE) --no-print-directory test-unit test-nginx
@@ -41,6 +41,7 @@ test-nginx:
 	$(PROVE) -j$(PROVE_JOBS) $(if $(NGINX_TESTS),-I $(NGINX_TESTS)/lib) -I t/lib t/
 
 lint:
+	./scripts/deps.sh build
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --release -- -D warnings
 
