@@ -38,7 +38,8 @@ test-nginx:
 	export TEST_NGINX_BINARY="$$nginx"; \
 	export TEST_NGINX_GLOBALS="load_module $$module;"; \
 	export TEST_NGINX_MODULE="$$module"; \
-	$(PROVE) -j$(PROVE_JOBS) $(if $(NGINX_TESTS),-I $(NGINX_TESTS)/lib) -I t/lib t/
+	$(PROVE) -j$(PROVE_JOBS) $(if $(NGINX_TESTS),-I $(NGINX_TESTS)/lib) -I t/lib \
+		t/ $(if $(NGINX_TESTS),,t/selftest/)
 
 lint:
 	./scripts/deps.sh build
