@@ -6,14 +6,16 @@ use core::ptr;
 
 use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use ngx::ffi::{
-    ngx_command_t, ngx_conf_set_flag_slot, ngx_conf_t, ngx_flag_t, ngx_str_t, ngx_uint_t,
-    NGX_CONF_1MORE, NGX_CONF_FLAG, NGX_CONF_UNSET, NGX_HTTP_LIF_CONF, NGX_HTTP_LOC_CONF,
-    NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF, NGX_HTTP_SRV_CONF, NGX_LOG_EMERG,
+    ngx_command_t, ngx_conf_set_flag_slot, ngx_conf_set_msec_slot, ngx_conf_t, ngx_flag_t,
+    ngx_msec_t, ngx_str_t, ngx_uint_t, NGX_CONF_1MORE, NGX_CONF_FLAG, NGX_CONF_TAKE1,
+    NGX_CONF_UNSET, NGX_HTTP_LIF_CONF, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET,
+    NGX_HTTP_MAIN_CONF, NGX_HTTP_SRV_CONF, NGX_LOG_EMERG,
 };
 use ngx::http::{Merge, MergeConfigError};
 use ngx::{ngx_conf_log_error, ngx_string};
 
 use sse_auto_core::media_type::{self, EVENT_STREAM};
+use sse_auto_core::timeout;
 
 /// Per-location configuration.
 #[derive(Debug)]
@@ -23,16 +25,22 @@ pub struct LocConf {
     pub enable: ngx_flag_t,
     /// `sse_auto_downstream_hint on|off`.
     pub downstream_hint: ngx_flag_t,
+    /// `sse_auto_read_timeout`; unset means the default rule (see `stream_read_timeout`).
+    pub read_timeout: ngx_msec_t,
     /// `sse_auto_types`: lowercase media types, `text/event-stream` first. `None` until set or
     /// merged.
     pub types: Option<Vec<Box<[u8]>>>,
 }
+
+/// `NGX_CONF_UNSET_MSEC`, a macro bindgen does not see.
+pub const UNSET_MSEC: ngx_msec_t = ngx_msec_t::MAX;
 
 impl Default for LocConf {
     fn default() -> Self {
         Self {
             enable: NGX_CONF_UNSET as ngx_flag_t,
             downstream_hint: NGX_CONF_UNSET as ngx_flag_t,
+            read_timeout: UNSET_MSEC,
             types: None,
         }
     }
@@ -52,6 +60,10 @@ impl Merge for LocConf {
     fn merge(&mut self, prev: &Self) -> Result<(), MergeConfigError> {
         merge_flag(&mut self.enable, prev.enable, true);
         merge_flag(&mut self.downstream_hint, prev.downstream_hint, true);
+        // Stays unset when no level sets it: the default depends on each response's upstream.
+        if self.read_timeout == UNSET_MSEC {
+            self.read_timeout = prev.read_timeout;
+        }
         if self.types.is_none() {
             self.types = Some(
                 prev.types
@@ -68,11 +80,18 @@ impl LocConf {
     pub fn types(&self) -> &[Box<[u8]>] {
         self.types.as_deref().unwrap_or_default()
     }
+
+    /// The upstream read timeout for a switched stream whose location has `upstream` as its
+    /// `proxy_read_timeout` (or equivalent).
+    pub fn stream_read_timeout(&self, upstream: ngx_msec_t) -> ngx_msec_t {
+        let configured = (self.read_timeout != UNSET_MSEC).then_some(self.read_timeout as u64);
+        timeout::stream_read_timeout(configured, upstream as u64) as ngx_msec_t
+    }
 }
 
 const ANY_HTTP_CONF: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
 
-pub static mut COMMANDS: [ngx_command_t; 4] = [
+pub static mut COMMANDS: [ngx_command_t; 5] = [
     ngx_command_t {
         name: ngx_string!("sse_auto"),
         type_: (ANY_HTTP_CONF | NGX_HTTP_LIF_CONF | NGX_CONF_FLAG) as ngx_uint_t,
@@ -95,6 +114,14 @@ pub static mut COMMANDS: [ngx_command_t; 4] = [
         set: Some(ngx_conf_set_flag_slot),
         conf: NGX_HTTP_LOC_CONF_OFFSET,
         offset: offset_of!(LocConf, downstream_hint),
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("sse_auto_read_timeout"),
+        type_: (ANY_HTTP_CONF | NGX_CONF_TAKE1) as ngx_uint_t,
+        set: Some(ngx_conf_set_msec_slot),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: offset_of!(LocConf, read_timeout),
         post: ptr::null_mut(),
     },
     ngx_command_t::empty(),

@@ -6,14 +6,15 @@
 //! `X-Accel-Buffering: no`: every buffer is forwarded with `flush` as soon as it is read.
 
 use core::ffi::c_void;
+use core::mem::size_of;
 use core::ptr;
 
 use ngx::core::Status;
 use ngx::ffi::{
     ngx_http_output_header_filter_pt, ngx_http_request_t, ngx_http_top_header_filter,
-    ngx_http_upstream_t, ngx_int_t, ngx_list_push, ngx_list_t, ngx_pcalloc, ngx_str_t,
-    ngx_table_elt_t, NGX_HTTP_HEAD, NGX_HTTP_NOT_MODIFIED, NGX_HTTP_NO_CONTENT, NGX_HTTP_OK,
-    NGX_HTTP_UPSTREAM_IGN_XA_BUFFERING,
+    ngx_http_upstream_conf_t, ngx_http_upstream_t, ngx_int_t, ngx_list_push, ngx_list_t,
+    ngx_palloc, ngx_pcalloc, ngx_str_t, ngx_table_elt_t, NGX_HTTP_HEAD, NGX_HTTP_NOT_MODIFIED,
+    NGX_HTTP_NO_CONTENT, NGX_HTTP_OK, NGX_HTTP_UPSTREAM_IGN_XA_BUFFERING,
 };
 use ngx::http::{list_iterator, HttpModule, HttpModuleLocationConf};
 use ngx::ngx_log_debug;
@@ -154,6 +155,27 @@ fn switch(r: &mut ngx_http_request_t, lcf: &LocConf, media_type: &[u8]) -> Resul
     // SAFETY: checked non-null in decide().
     let u = unsafe { &mut *r.upstream };
     u.set_buffering(0);
+
+    // Non-buffered mode re-arms the upstream read timer with u->conf->read_timeout after every
+    // read. u->conf is the location's, shared by all its requests: give this one a copy.
+    // SAFETY: decide() checked u.conf is not null; it points to a complete configuration.
+    let ucf = unsafe { &*u.conf };
+    let timeout = lcf.stream_read_timeout(ucf.read_timeout);
+    if timeout != ucf.read_timeout {
+        // SAFETY: allocates from the request pool, which outlives the upstream.
+        let copy = unsafe { ngx_palloc(r.pool, size_of::<ngx_http_upstream_conf_t>()) }
+            .cast::<ngx_http_upstream_conf_t>();
+        if copy.is_null() {
+            return Err(());
+        }
+        // SAFETY: copy is a fresh allocation of the right size; the fields it shares by
+        // pointer (arrays, hashes) are read-only after configuration.
+        unsafe {
+            copy.write(ptr::read(u.conf));
+            (*copy).read_timeout = timeout;
+        }
+        u.conf = copy;
+    }
 
     // SAFETY: allocates from the request pool; zeroed memory is a valid Ctx.
     let ctx = unsafe { ngx_pcalloc(r.pool, core::mem::size_of::<Ctx>()) }.cast::<Ctx>();

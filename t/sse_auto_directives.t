@@ -46,7 +46,7 @@ http {
 
 EOF
 
-$t->run()->plan(27);
+$t->run()->plan(31);
 
 # Each case: the directives, placed in "location /" of a configuration file of its own, and
 # what "nginx -t" must say about them.
@@ -68,6 +68,10 @@ my @cases = (
 		qr/"sse_auto_types" directive is duplicate/ ],
 	[ 'sse_auto_downstream_hint yes;',
 		qr/invalid value "yes" in "sse_auto_downstream_hint" directive/ ],
+	[ 'sse_auto_read_timeout forever;',
+		qr/"sse_auto_read_timeout" directive invalid value/ ],
+	[ 'sse_auto_read_timeout 1s 2s;',
+		qr/invalid number of arguments in "sse_auto_read_timeout" directive/ ],
 	[ 'if ($arg_x) { sse_auto_types text/plain; }',
 		qr/"sse_auto_types" directive is not allowed here/ ],
 );
@@ -87,7 +91,8 @@ for my $case (@cases) {
 # the same file with valid values passes
 
 my ($rc, $out) = nginx_t($t, 'good.conf', 'sse_auto on; sse_auto_types application/x-ndjson '
-	. 'text/plain; sse_auto_downstream_hint off; if ($arg_x) { sse_auto off; }');
+	. 'text/plain; sse_auto_downstream_hint off; sse_auto_read_timeout 2h; '
+	. 'if ($arg_x) { sse_auto off; }');
 is($rc, 0, 'valid values pass') or diag($out);
 
 # sse_auto outside http

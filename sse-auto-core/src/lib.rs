@@ -2,3 +2,4 @@
 //! Everything here is allocation-free on the request path.
 
 pub mod media_type;
+pub mod timeout;

@@ -25,7 +25,7 @@ use Time::HiRes qw/ time sleep /;
 
 use Test::Nginx qw/ port /;
 
-our @EXPORT_OK = qw/ sse_daemon sse_get live held delays summary make_cert
+our @EXPORT_OK = qw/ sse_daemon sse_get sse_start sse_finish live held delays summary make_cert
 	streams_ok held_ok query $LIVE_MS $HELD_MS /;
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
@@ -175,14 +175,22 @@ sub unescape {
 #   timeout => 10           seconds before giving up
 #
 # Returns { status, headers => { lowercase name => value }, raw_headers, body, records => [
-# { seq, sent, req, arrived, delay_ms } ], elapsed }.
+# { seq, sent, req, arrived, delay_ms } ], elapsed, exit (curl's exit code) }.
 
 sub sse_get {
+	my ($uri, %opts) = @_;
+	return sse_finish(sse_start($uri, %opts));
+}
+
+# sse_start() starts the request and returns at once; sse_finish() reads it to the end. Records
+# are timed when read, so only streams read by sse_get() have meaningful delays.
+
+sub sse_start {
 	my ($uri, %opts) = @_;
 
 	my $port = $opts{port} // port(8080);
 	my $scheme = $opts{ssl} ? 'https' : 'http';
-	my @cmd = ('curl', '-sS', '-N', '-i', '-k', '--max-time', $opts{timeout} // 10);
+	my @cmd = ('curl', '-s', '-N', '-i', '-k', '--max-time', $opts{timeout} // 10);
 	push @cmd, $opts{http2}
 		? ($opts{ssl} ? '--http2' : '--http2-prior-knowledge')
 		: '--http1.1';
@@ -193,7 +201,14 @@ sub sse_get {
 	push @cmd, "$scheme://127.0.0.1:$port$uri";
 
 	my $start = time();
-	open(my $fh, '-|', @cmd) or die "Can't run curl: $!\n";
+	my $pid = open(my $fh, '-|', @cmd) or die "Can't run curl: $!\n";
+
+	return { fh => $fh, pid => $pid, start => $start };
+}
+
+sub sse_finish {
+	my ($req) = @_;
+	my ($fh, $start) = @$req{qw/ fh start /};
 
 	my $sel = IO::Select->new($fh);
 	my ($out, $head_len, @records, %seen) = ('');
@@ -221,8 +236,11 @@ sub sse_get {
 	}
 
 	close $fh;
+	my $exit = $? >> 8;
 
-	my %res = (records => \@records, elapsed => time() - $start, raw => $out);
+	# exit: curl's exit code; 18 means the transfer ended before the response did
+	my %res = (records => \@records, elapsed => time() - $start, raw => $out,
+		exit => $exit);
 	return \%res unless defined $head_len;
 
 	my @blocks = split /\x0d?\x0a\x0d?\x0a/, substr($out, 0, $head_len);
