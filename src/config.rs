@@ -25,6 +25,8 @@ pub struct LocConf {
     pub enable: ngx_flag_t,
     /// `sse_auto_downstream_hint on|off`.
     pub downstream_hint: ngx_flag_t,
+    /// `sse_auto_heartbeat`; 0 is off.
+    pub heartbeat: ngx_msec_t,
     /// `sse_auto_read_timeout`; unset means the default rule (see `stream_read_timeout`).
     pub read_timeout: ngx_msec_t,
     /// `sse_auto_types`: lowercase media types, `text/event-stream` first. `None` until set or
@@ -40,6 +42,7 @@ impl Default for LocConf {
         Self {
             enable: NGX_CONF_UNSET as ngx_flag_t,
             downstream_hint: NGX_CONF_UNSET as ngx_flag_t,
+            heartbeat: UNSET_MSEC,
             read_timeout: UNSET_MSEC,
             types: None,
         }
@@ -60,6 +63,13 @@ impl Merge for LocConf {
     fn merge(&mut self, prev: &Self) -> Result<(), MergeConfigError> {
         merge_flag(&mut self.enable, prev.enable, true);
         merge_flag(&mut self.downstream_hint, prev.downstream_hint, true);
+        if self.heartbeat == UNSET_MSEC {
+            self.heartbeat = if prev.heartbeat == UNSET_MSEC {
+                0
+            } else {
+                prev.heartbeat
+            };
+        }
         // Stays unset when no level sets it: the default depends on each response's upstream.
         if self.read_timeout == UNSET_MSEC {
             self.read_timeout = prev.read_timeout;
@@ -91,7 +101,7 @@ impl LocConf {
 
 const ANY_HTTP_CONF: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
 
-pub static mut COMMANDS: [ngx_command_t; 5] = [
+pub static mut COMMANDS: [ngx_command_t; 6] = [
     ngx_command_t {
         name: ngx_string!("sse_auto"),
         type_: (ANY_HTTP_CONF | NGX_HTTP_LIF_CONF | NGX_CONF_FLAG) as ngx_uint_t,
@@ -122,6 +132,14 @@ pub static mut COMMANDS: [ngx_command_t; 5] = [
         set: Some(ngx_conf_set_msec_slot),
         conf: NGX_HTTP_LOC_CONF_OFFSET,
         offset: offset_of!(LocConf, read_timeout),
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("sse_auto_heartbeat"),
+        type_: (ANY_HTTP_CONF | NGX_CONF_TAKE1) as ngx_uint_t,
+        set: Some(set_msec_or_off),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: offset_of!(LocConf, heartbeat),
         post: ptr::null_mut(),
     },
     ngx_command_t::empty(),
@@ -167,5 +185,35 @@ extern "C" fn set_types(
     }
 
     lcf.types = Some(types);
+    NGX_CONF_OK
+}
+
+/// A time, or `off` (stored as 0): `ngx_conf_set_msec_slot` with an off switch.
+extern "C" fn set_msec_or_off(
+    cf: *mut ngx_conf_t,
+    cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: nginx calls a directive handler with valid arguments; cf.args holds the
+    // directive's name and its one value (NGX_CONF_TAKE1).
+    let (value, field) = unsafe {
+        let args = &*(*cf).args;
+        let value = &*(args.elts as *const ngx_str_t).add(1);
+        let field = conf.cast::<u8>().add((*cmd).offset).cast::<ngx_msec_t>();
+        (value, field)
+    };
+
+    if value.as_bytes() != b"off" {
+        // SAFETY: the same arguments, passed on to the stock setter.
+        return unsafe { ngx_conf_set_msec_slot(cf, cmd, conf) };
+    }
+
+    // SAFETY: field is this directive's ngx_msec_t in the location configuration.
+    unsafe {
+        if *field != UNSET_MSEC {
+            return c"is duplicate".as_ptr().cast_mut();
+        }
+        *field = 0;
+    }
     NGX_CONF_OK
 }

@@ -5,7 +5,6 @@
 //! `u->buffering`, so clearing the flag here takes the same path as an upstream
 //! `X-Accel-Buffering: no`: every buffer is forwarded with `flush` as soon as it is read.
 
-use core::ffi::c_void;
 use core::mem::size_of;
 use core::ptr;
 
@@ -13,25 +12,19 @@ use ngx::core::Status;
 use ngx::ffi::{
     ngx_http_output_header_filter_pt, ngx_http_request_t, ngx_http_top_header_filter,
     ngx_http_upstream_conf_t, ngx_http_upstream_t, ngx_int_t, ngx_list_push, ngx_list_t,
-    ngx_palloc, ngx_pcalloc, ngx_str_t, ngx_table_elt_t, NGX_HTTP_HEAD, NGX_HTTP_NOT_MODIFIED,
-    NGX_HTTP_NO_CONTENT, NGX_HTTP_OK, NGX_HTTP_UPSTREAM_IGN_XA_BUFFERING,
+    ngx_palloc, ngx_table_elt_t, NGX_HTTP_HEAD, NGX_HTTP_NOT_MODIFIED, NGX_HTTP_NO_CONTENT,
+    NGX_HTTP_OK, NGX_HTTP_UPSTREAM_IGN_XA_BUFFERING,
 };
-use ngx::http::{list_iterator, HttpModule, HttpModuleLocationConf};
+use ngx::http::{list_iterator, HttpModuleLocationConf};
 use ngx::ngx_log_debug;
 
-use sse_auto_core::media_type;
+use sse_auto_core::media_type::{self, EVENT_STREAM};
 
 use crate::config::LocConf;
+use crate::stream::Ctx;
 use crate::Module;
 
 static mut NEXT_HEADER_FILTER: ngx_http_output_header_filter_pt = None;
-
-/// Per-request state, present only on responses the module switched.
-#[repr(C)]
-pub struct Ctx {
-    /// The configured media type that matched, for `$sse_auto`.
-    pub matched: ngx_str_t,
-}
 
 /// Why a response was, or was not, switched; logged at debug level for every decision.
 enum Decision<'a> {
@@ -177,17 +170,13 @@ fn switch(r: &mut ngx_http_request_t, lcf: &LocConf, media_type: &[u8]) -> Resul
         u.conf = copy;
     }
 
-    // SAFETY: allocates from the request pool; zeroed memory is a valid Ctx.
-    let ctx = unsafe { ngx_pcalloc(r.pool, core::mem::size_of::<Ctx>()) }.cast::<Ctx>();
-    // SAFETY: ctx is null or a fresh, exclusively owned allocation.
-    let ctx = unsafe { ctx.as_mut() }.ok_or(())?;
-    // The configured type lives as long as the configuration, which outlives the request.
-    ctx.matched = ngx_str_t {
-        len: media_type.len(),
-        data: media_type.as_ptr().cast_mut(),
+    let heartbeat_ms = if media_type == EVENT_STREAM {
+        lcf.heartbeat
+    } else {
+        // Only event streams have comments; NDJSON and text streams have no safe filler.
+        0
     };
-    // SAFETY: r.ctx has one slot per HTTP module; ctx_index is ours.
-    unsafe { *r.ctx.add(Module::module().ctx_index) = ptr::from_mut(ctx).cast::<c_void>() };
+    Ctx::create(r, media_type, heartbeat_ms).ok_or(())?;
 
     if lcf.downstream_hint != 0 && !has_header(&r.headers_out.headers, b"X-Accel-Buffering") {
         add_hint(&mut r.headers_out.headers)?;

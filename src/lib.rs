@@ -1,9 +1,9 @@
 //! sse_auto: nginx streams upstream Server-Sent Events (and other configured stream media types)
 //! without per-location configuration.
 //!
-//! The module is a header filter plus three directives and one variable: `config` (the
-//! directives), `filter` (switches matching responses to non-buffered mode) and `variable`
-//! (`$sse_auto`). Media-type matching lives in the `sse-auto-core` crate, free of nginx.
+//! `config` holds the directives, `filter` the header filter that switches matching responses
+//! to non-buffered mode, `stream` the per-stream state (event boundaries, heartbeats) and its
+//! body filter, `variable` the `$sse_auto` variable. Media-type matching lives in the `sse-auto-core` crate, free of nginx.
 
 use core::ptr::{addr_of, addr_of_mut};
 
@@ -13,6 +13,7 @@ use ngx::http::{HttpModule, HttpModuleLocationConf};
 
 pub mod config;
 pub mod filter;
+pub mod stream;
 pub mod variable;
 
 /// The module, as seen by the `ngx` crate's configuration helpers.
@@ -35,6 +36,7 @@ impl HttpModule for Module {
 
     unsafe extern "C" fn postconfiguration(_cf: *mut ngx_conf_t) -> ngx_int_t {
         filter::init();
+        stream::init();
         Status::NGX_OK.into()
     }
 }

@@ -5,11 +5,9 @@ use ngx::ffi::{
     ngx_conf_t, ngx_http_add_variable, ngx_http_request_t, ngx_int_t, ngx_str_t, ngx_uint_t,
     ngx_variable_value_t, NGX_HTTP_VAR_NOCACHEABLE,
 };
-use ngx::http::HttpModule;
 use ngx::ngx_string;
 
-use crate::filter::Ctx;
-use crate::Module;
+use crate::stream::Ctx;
 
 /// Registers `$sse_auto`; called from preconfiguration.
 pub fn add(cf: &mut ngx_conf_t) -> Status {
@@ -34,12 +32,7 @@ extern "C" fn get(
 ) -> ngx_int_t {
     // SAFETY: nginx passes a valid request and value slot to variable handlers.
     let (r, v) = unsafe { (&*r, &mut *v) };
-    // SAFETY: r.ctx has one slot per HTTP module; ours is null or a Ctx set by the filter.
-    let ctx = unsafe {
-        (*r.ctx.add(Module::module().ctx_index))
-            .cast::<Ctx>()
-            .as_ref()
-    };
+    let ctx = Ctx::get(r);
 
     let (len, data) = match ctx {
         Some(ctx) => (ctx.matched.len, ctx.matched.data),

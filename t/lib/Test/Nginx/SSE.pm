@@ -48,6 +48,7 @@ our $HELD_MS = 400;
 #   hold=0       ms to keep the connection open after the last record
 #   cut=0        1: after the records, send half a record and close (no terminator)
 #   status=200   response status code
+#   split=0      ms to pause in the middle of each record
 #
 # Records: seq=<n> sent=<epoch seconds> req=<requests served by this daemon so far>.
 
@@ -98,7 +99,7 @@ sub sse_serve {
 	return unless defined $uri;
 
 	my %q = (n => 3, gap => 300, first => 0, fmt => 'sse', hold => 0,
-		cut => 0, status => 200, ct => 'text/event-stream');
+		cut => 0, status => 200, ct => 'text/event-stream', split => 0);
 	my @extra;
 
 	my ($query) = $uri =~ /\?(.*)$/;
@@ -127,7 +128,16 @@ sub sse_serve {
 	for my $seq (1 .. $q{n}) {
 		sleep($q{gap} / 1000) if $seq > 1;
 		my $record = sprintf('seq=%d sent=%.6f req=%d', $seq, time(), $requests);
-		$client->syswrite(format_record($q{fmt}, $record)) or return;
+		my $bytes = format_record($q{fmt}, $record);
+
+		if ($q{split}) {
+			my $half = int(length($bytes) / 2);
+			$client->syswrite(substr($bytes, 0, $half)) or return;
+			sleep($q{split} / 1000);
+			$bytes = substr($bytes, $half);
+		}
+
+		$client->syswrite($bytes) or return;
 	}
 
 	if ($q{cut}) {

@@ -1,0 +1,274 @@
+//! Per-stream state of switched `text/event-stream` responses: the body filter that tracks event
+//! boundaries, and the heartbeat timer that writes an SSE comment into a quiet stream.
+
+use core::ffi::c_void;
+use core::mem::{size_of, zeroed};
+use core::ptr;
+
+use ngx::core::Status;
+use ngx::ffi::{
+    ngx_add_timer, ngx_buf_t, ngx_chain_t, ngx_current_msec, ngx_del_timer, ngx_event_t,
+    ngx_http_finalize_request, ngx_http_output_body_filter_pt, ngx_http_output_filter,
+    ngx_http_request_t, ngx_http_run_posted_requests, ngx_http_top_body_filter, ngx_int_t,
+    ngx_msec_t, ngx_pcalloc, ngx_pool_cleanup_add, ngx_str_t, NGX_LOG_INFO,
+};
+use ngx::http::HttpModule;
+use ngx::ngx_log_error;
+use sse_auto_core::boundary::EventBoundary;
+
+use crate::Module;
+
+static mut NEXT_BODY_FILTER: ngx_http_output_body_filter_pt = None;
+
+/// An SSE comment line and the empty line that ends it: ignored by every client.
+static HEARTBEAT: &[u8] = b":\n\n";
+
+/// Per-request state, present only on responses the module switched.
+#[repr(C)]
+pub struct Ctx {
+    /// The configured media type that matched, for `$sse_auto`.
+    pub matched: ngx_str_t,
+    request: *mut ngx_http_request_t,
+    /// Whether the forwarded bytes end between two events.
+    boundary: EventBoundary,
+    /// `sse_auto_heartbeat` for this stream; 0 when off or not an event stream.
+    heartbeat_ms: ngx_msec_t,
+    /// When the stream was switched, for the log.
+    started: ngx_msec_t,
+    /// The last buffer went by: nothing may be written any more.
+    finished: bool,
+    heartbeat: ngx_event_t,
+    heartbeat_buf: ngx_buf_t,
+    heartbeat_out: ngx_chain_t,
+}
+
+impl Ctx {
+    /// Allocates the state of a switched response from the request pool and attaches it to the
+    /// request; its timer is removed when the request pool is destroyed.
+    pub fn create<'r>(
+        r: &'r mut ngx_http_request_t,
+        matched: &[u8],
+        heartbeat_ms: ngx_msec_t,
+    ) -> Option<&'r mut Ctx> {
+        // SAFETY: allocation from the request pool, which outlives everything that uses ctx.
+        let ctx = unsafe { ngx_pcalloc(r.pool, size_of::<Ctx>()) }.cast::<Ctx>();
+        if ctx.is_null() {
+            return None;
+        }
+        // SAFETY: the request pool is valid; nginx initialises the returned cleanup entry's
+        // next link, we fill in the rest.
+        let cln = unsafe { ngx_pool_cleanup_add(r.pool, 0).as_mut() }?;
+
+        // SAFETY: ctx is a fresh allocation of the right size. The nginx structures are plain
+        // C data for which all-zero is the initial state nginx itself uses (ngx_pcalloc).
+        unsafe {
+            ctx.write(Ctx {
+                // The configured type lives as long as the configuration.
+                matched: ngx_str_t {
+                    len: matched.len(),
+                    data: matched.as_ptr().cast_mut(),
+                },
+                request: r,
+                boundary: EventBoundary::new(),
+                heartbeat_ms,
+                started: ngx_current_msec,
+                finished: false,
+                heartbeat: zeroed(),
+                heartbeat_buf: zeroed(),
+                heartbeat_out: zeroed(),
+            });
+        }
+        // SAFETY: just initialised.
+        let ctx_ref = unsafe { &mut *ctx };
+        ctx_ref.heartbeat.handler = Some(heartbeat_handler);
+        ctx_ref.heartbeat.data = ctx.cast();
+        // SAFETY: a request always has a connection with a log.
+        ctx_ref.heartbeat.log = unsafe { (*r.connection).log };
+        // A quiet stream's heartbeat must not keep a shutting-down worker alive.
+        ctx_ref.heartbeat.set_cancelable(1);
+
+        cln.handler = Some(cleanup);
+        cln.data = ctx.cast();
+
+        // SAFETY: r.ctx has one slot per HTTP module; ctx_index is ours.
+        unsafe { *r.ctx.add(Module::module().ctx_index) = ctx.cast::<c_void>() };
+
+        // A stream that stays quiet from its start gets heartbeats too.
+        ctx_ref.arm_heartbeat();
+        Some(ctx_ref)
+    }
+
+    /// The module's context of a request, if the filter switched it.
+    pub fn get(r: &ngx_http_request_t) -> Option<&Ctx> {
+        // SAFETY: r.ctx has one slot per HTTP module; ours is null or a Ctx made by create().
+        unsafe {
+            (*r.ctx.add(Module::module().ctx_index))
+                .cast::<Ctx>()
+                .as_ref()
+        }
+    }
+
+    /// As `get`, for changing the state.
+    ///
+    /// # Safety
+    ///
+    /// `r` is a live request, and no other reference to its Ctx exists for `'a`.
+    unsafe fn get_mut<'a>(r: *const ngx_http_request_t) -> Option<&'a mut Ctx> {
+        (*(*r).ctx.add(Module::module().ctx_index))
+            .cast::<Ctx>()
+            .as_mut()
+    }
+
+    fn arm_heartbeat(&mut self) {
+        if self.heartbeat_ms > 0 && !self.finished {
+            // SAFETY: the event was initialised in create() and lives in the request pool.
+            unsafe { ngx_add_timer(&mut self.heartbeat, self.heartbeat_ms) };
+        }
+    }
+
+    fn stop_heartbeat(&mut self) {
+        if self.heartbeat.timer_set() != 0 {
+            // SAFETY: the timer is in the tree (timer_set), and deleted only here.
+            unsafe { ngx_del_timer(&mut self.heartbeat) };
+        }
+    }
+}
+
+/// Installs the body filter; called from postconfiguration.
+pub fn init() {
+    // SAFETY: postconfiguration runs single-threaded while the configuration is read.
+    unsafe {
+        NEXT_BODY_FILTER = ngx_http_top_body_filter;
+        ngx_http_top_body_filter = Some(body_filter);
+    }
+}
+
+extern "C" fn body_filter(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) -> ngx_int_t {
+    // SAFETY: nginx passes a valid request to every body filter; the module's own code is
+    // the only user of its Ctx, and never re-enters this filter while holding it.
+    let tracked = unsafe { Ctx::get_mut(r) }.filter(|ctx| ctx.heartbeat_ms > 0);
+
+    let Some(ctx) = tracked else {
+        return next_body_filter(r, chain);
+    };
+
+    let mut forwarded = false;
+    let mut cl = chain;
+    // SAFETY: the chain and its buffers are valid for the duration of the call.
+    while let Some(link) = unsafe { cl.as_ref() } {
+        if let Some(b) = unsafe { link.buf.as_ref() } {
+            if !b.pos.is_null() && b.last > b.pos && b.in_file() == 0 {
+                // SAFETY: pos..last is the buffer's unsent data in memory.
+                let data = unsafe {
+                    core::slice::from_raw_parts(b.pos, b.last.offset_from(b.pos) as usize)
+                };
+                ctx.boundary.feed(data);
+                forwarded = true;
+            } else if b.in_file() != 0 {
+                // Non-buffered upstreams never send file buffers; if one does, do not guess.
+                ctx.boundary.feed(b"?");
+                forwarded = true;
+            }
+            if b.last_buf() != 0 || b.last_in_chain() != 0 {
+                ctx.finished = true;
+            }
+        }
+        cl = link.next;
+    }
+
+    let rc = next_body_filter(r, chain);
+
+    if ctx.finished {
+        ctx.stop_heartbeat();
+    } else if forwarded {
+        ctx.arm_heartbeat();
+    }
+    rc
+}
+
+fn next_body_filter(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) -> ngx_int_t {
+    // SAFETY: set in postconfiguration before any request; the chain always ends in the
+    // write filter, so it is never None here.
+    match unsafe { NEXT_BODY_FILTER } {
+        Some(next) => unsafe { next(r, chain) },
+        None => Status::NGX_ERROR.into(),
+    }
+}
+
+extern "C" fn heartbeat_handler(ev: *mut ngx_event_t) {
+    // SAFETY: the event is the one in a Ctx, whose data points back at it; a pending timer
+    // means the request (and its pool holding ctx) is alive: the pool cleanup deletes it.
+    // References to ctx are kept short: the output filter below re-enters body_filter, which
+    // takes its own.
+    let ctx_ptr = unsafe { (*ev).data.cast::<Ctx>() };
+    let (r, out) = {
+        // SAFETY: see above.
+        let ctx = unsafe { &mut *ctx_ptr };
+        let r = ctx.request;
+        // SAFETY: the request is alive (see above).
+        let (req, c) = unsafe { (&*r, (*r).connection) };
+
+        if ctx.finished {
+            return;
+        }
+
+        // Only between events, and only when the client took everything written so far.
+        // SAFETY: c is the request's connection.
+        if !ctx.boundary.at_boundary() || !req.out.is_null() || unsafe { (*c).buffered() } != 0 {
+            ctx.arm_heartbeat();
+            return;
+        }
+
+        let b = &mut ctx.heartbeat_buf;
+        // SAFETY: all-zero is an empty buffer.
+        *b = unsafe { zeroed() };
+        // The static bytes are only read.
+        b.pos = HEARTBEAT.as_ptr().cast_mut();
+        // SAFETY: one past the end of the same static slice.
+        b.last = unsafe { b.pos.add(HEARTBEAT.len()) };
+        b.set_memory(1);
+        b.set_flush(1);
+        ctx.heartbeat_out.buf = b;
+        ctx.heartbeat_out.next = ptr::null_mut();
+        (r, ptr::addr_of_mut!(ctx.heartbeat_out))
+    };
+
+    // SAFETY: a live request; the chain lives in ctx, which outlives the call. The body filter
+    // sees the comment and re-arms the timer.
+    let rc = unsafe { ngx_http_output_filter(r, out) };
+    // SAFETY: the request is still alive: nothing finalizes it inside the output filter.
+    let c = unsafe { (*r).connection };
+
+    if rc == Status::NGX_ERROR.into() {
+        // SAFETY: as above; the last use of ctx before the request is finalized.
+        let ctx = unsafe { &mut *ctx_ptr };
+        // SAFETY: c is the request's connection, with its log.
+        let (sent, log) = unsafe { ((*c).sent, (*c).log) };
+        // SAFETY: read-only access to nginx's cached time.
+        let age = unsafe { ngx_current_msec }.wrapping_sub(ctx.started);
+        ngx_log_error!(
+            NGX_LOG_INFO,
+            log,
+            "sse_auto: client gone, heartbeat failed after {} bytes sent, stream age {}.{:03}s",
+            sent,
+            age / 1000,
+            age % 1000
+        );
+        ctx.finished = true;
+        // Ends the request: its cleanup closes the upstream connection, so the backend
+        // learns at once that the client left.
+        // SAFETY: a live request, finalized from its own event as nginx's handlers do.
+        unsafe { ngx_http_finalize_request(r, Status::NGX_ERROR.into()) };
+    }
+
+    // SAFETY: nginx keeps the connection structure valid and marks it destroyed when the
+    // request above closed it; ngx_http_run_posted_requests checks that.
+    unsafe { ngx_http_run_posted_requests(c) };
+}
+
+extern "C" fn cleanup(data: *mut c_void) {
+    // SAFETY: registered in create() with ctx as data; runs while the pool still exists.
+    let ctx = unsafe { &mut *data.cast::<Ctx>() };
+    ctx.finished = true;
+    ctx.stop_heartbeat();
+}
