@@ -36,6 +36,27 @@ http {
     %%TEST_GLOBALS_HTTP%%
 
     server {
+        listen       127.0.0.1:8080;
+        server_name  localhost;
+
+        location / {
+            sse_auto_heartbeat 300ms;
+            proxy_pass http://127.0.0.1:8081;
+        }
+
+        location /nohb/ {
+            proxy_pass http://127.0.0.1:8081;
+        }
+
+        # nginx does not watch the client connection here: only a write finds it gone
+        location /ignore/ {
+            sse_auto_heartbeat 300ms;
+            proxy_ignore_client_abort on;
+            proxy_pass http://127.0.0.1:8081;
+        }
+    }
+
+    server {
         listen       127.0.0.1:8443 ssl;
         server_name  localhost;
 
@@ -74,11 +95,16 @@ http {
 EOF
 
 make_cert($t);
-$t->run_daemon(\&sse_daemon, port(8081));
-$t->run()->plan(14);
+$t->run_daemon(\&sse_daemon, port(8081), $t->testdir() . '/upstream.log');
+$t->run()->plan(21);
 $t->waitforsocket('127.0.0.1:' . port(8081));
 
 ###############################################################################
+
+sub closed_within {
+	my ($v, $closed, $secs) = @_;
+	return defined $closed && $closed - $v->{vanished} < $secs;
+}
 
 sub get {
 	my ($uri, %opts) = @_;
@@ -148,5 +174,37 @@ streams_ok($r, 'ndjson: streams', n => 2);
 # through gzip, the heartbeats are compressed and flushed like events
 
 cmp_ok(heartbeats(get("/gzip/events$quiet", gzip => 1)), '>=', 2, 'gzip: heartbeats');
+
+# a client that vanished without closing its connection: the next heartbeat meets a reset,
+# and the upstream connection is closed, long before the stream's next event
+
+my $log = $t->testdir() . '/upstream.log';
+my $gone = query(n => 3, gap => 3000);
+my ($v, $closed);
+
+$v = sse_vanish("/events$gone");
+$closed = upstream_closed($log, $v->{req});
+ok(defined $v->{reset} && $v->{reset} - $v->{vanished} < 1, 'vanished client: heartbeat sent');
+ok(closed_within($v, $closed, 1.5),
+	'vanished client: upstream connection closed within the heartbeat interval');
+
+# control: without heartbeats nothing reaches the client until the next event
+
+$v = sse_vanish("/nohb/events$gone", wait => 2.5);
+$closed = upstream_closed($log, $v->{req});
+ok(!defined $v->{reset}, 'no heartbeat: nothing sent to the vanished client');
+ok(!closed_within($v, $closed, 1.5), 'no heartbeat: upstream connection held');
+cmp_ok($closed // 0, '>=', $v->{closed}, 'no heartbeat: held until the client reset it');
+
+# with proxy_ignore_client_abort, the failed heartbeat write itself ends the request
+
+$v = sse_vanish("/ignore/events$gone");
+$closed = upstream_closed($log, $v->{req});
+ok(closed_within($v, $closed, 2), 'ignore_client_abort: upstream closed after heartbeat');
+
+$t->stop();
+
+like($t->read_file('error.log'), qr/\[info\].* sse_auto: client gone, heartbeat failed after \d+ bytes sent, stream age \d+\.\d{3}s/,
+	'failed heartbeat logged with bytes sent and stream age');
 
 ###############################################################################

@@ -20,12 +20,14 @@ use strict;
 use Exporter qw/ import /;
 use IO::Select;
 use IO::Socket::INET;
+use Socket ();
 use POSIX qw/ WNOHANG /;
 use Time::HiRes qw/ time sleep /;
 
 use Test::Nginx qw/ port /;
 
-our @EXPORT_OK = qw/ sse_daemon sse_get sse_start sse_finish live held delays summary make_cert
+our @EXPORT_OK = qw/ sse_daemon sse_get sse_start sse_finish sse_vanish upstream_closed
+	live held delays summary make_cert
 	streams_ok held_ok query $LIVE_MS $HELD_MS /;
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
@@ -36,7 +38,8 @@ our $HELD_MS = 400;
 
 ###############################################################################
 
-# The upstream: HTTP/1.x, one forked child per connection. The request's query string scripts
+# The upstream: HTTP/1.x, one forked child per connection; with a $log file, it notes there
+# when nginx closed a connection it was still sending on. The request's query string scripts
 # the response:
 #
 #   n=3          records to send
@@ -53,7 +56,7 @@ our $HELD_MS = 400;
 # Records: seq=<n> sent=<epoch seconds> req=<requests served by this daemon so far>.
 
 sub sse_daemon {
-	my ($port) = @_;
+	my ($port, $log) = @_;
 
 	my $server = IO::Socket::INET->new(
 		Proto => 'tcp',
@@ -77,7 +80,7 @@ sub sse_daemon {
 
 		if ($pid == 0) {
 			close $server;
-			eval { sse_serve($client, $requests) };
+			eval { sse_serve($client, $requests, $log) };
 			exit 0;
 		}
 
@@ -86,7 +89,7 @@ sub sse_daemon {
 }
 
 sub sse_serve {
-	my ($client, $requests) = @_;
+	my ($client, $requests, $log) = @_;
 	$client->autoflush(1);
 
 	my $head = '';
@@ -123,17 +126,25 @@ sub sse_serve {
 	$client->syswrite($response);
 	return if $method eq 'HEAD';
 
-	sleep($q{first} / 1000) if $q{first};
+	# waits watch the connection: when nginx closes it, the log says when
+	my $wait = sub {
+		my ($ms) = @_;
+		return 1 if wait_open($client, $ms / 1000);
+		log_line($log, "req=$requests closed=" . sprintf('%.6f', time()));
+		return 0;
+	};
+
+	$wait->($q{first}) or return;
 
 	for my $seq (1 .. $q{n}) {
-		sleep($q{gap} / 1000) if $seq > 1;
+		$wait->($q{gap}) or return if $seq > 1;
 		my $record = sprintf('seq=%d sent=%.6f req=%d', $seq, time(), $requests);
 		my $bytes = format_record($q{fmt}, $record);
 
 		if ($q{split}) {
 			my $half = int(length($bytes) / 2);
 			$client->syswrite(substr($bytes, 0, $half)) or return;
-			sleep($q{split} / 1000);
+			$wait->($q{split}) or return;
 			$bytes = substr($bytes, $half);
 		}
 
@@ -144,8 +155,32 @@ sub sse_serve {
 		$client->syswrite(substr(format_record($q{fmt}, 'seq=0 cut=1'), 0, 8));
 	}
 
-	sleep($q{hold} / 1000) if $q{hold};
+	$wait->($q{hold}) or return;
 	close $client;
+}
+
+# Sleeps for $secs unless the peer closes the connection first; false if it did.
+
+sub wait_open {
+	my ($sock, $secs) = @_;
+	my $end = time() + $secs;
+	my $sel = IO::Select->new($sock);
+
+	while ((my $left = $end - time()) > 0) {
+		next unless $sel->can_read($left);
+		my $n = $sock->sysread(my $buf, 4096);
+		return 0 unless $n;
+	}
+
+	return 1;
+}
+
+sub log_line {
+	my ($log, $line) = @_;
+	return unless defined $log;
+	open my $fh, '>>', $log or return;
+	print $fh "$line\n";
+	close $fh;
 }
 
 sub format_record {
@@ -264,6 +299,63 @@ sub sse_finish {
 	$res{body} = substr($out, $head_len);
 
 	return \%res;
+}
+
+# A client whose host loses the connection without a word, as behind a NAT that forgot it or
+# on a phone that changed networks: no FIN is sent, and whatever nginx sends next is answered
+# with a reset. It reads the response up to $opts{after} records (1), then vanishes and waits
+# up to $opts{wait} seconds (5) for nginx to send anything more.
+#
+# Returns { req (the upstream request it was served by), vanished, reset (undef if nothing
+# came), closed (when it reset the connection) }.
+
+sub sse_vanish {
+	my ($uri, %opts) = @_;
+	my $after = $opts{after} // 1;
+
+	my $s = IO::Socket::INET->new(
+		PeerAddr => '127.0.0.1:' . ($opts{port} // port(8080)),
+		Proto => 'tcp'
+	) or die "Can't connect to nginx: $!\n";
+
+	$s->syswrite("GET $uri HTTP/1.1\x0d\x0aHost: localhost\x0d\x0a\x0d\x0a");
+
+	my ($buf, $sel) = ('', IO::Select->new($s));
+	my @reqs;
+	while ($sel->can_read(10)) {
+		last unless $s->sysread($buf, 65536, length $buf);
+		@reqs = $buf =~ /seq\W+\d+\W+sent\W+[\d.]+\W+req\W+(\d+)/g;
+		last if @reqs >= $after;
+	}
+
+	my %res = (req => $reqs[0], vanished => time());
+
+	$res{reset} = time() if $sel->can_read($opts{wait} // 5);
+
+	# reset either way, when something came or when the wait is over
+	setsockopt($s, Socket::SOL_SOCKET(), Socket::SO_LINGER(), pack('ii', 1, 0));
+	close $s;
+	$res{closed} = time();
+
+	return \%res;
+}
+
+# When the upstream saw nginx close its connection for upstream request $req (sse_daemon's
+# log, which may take a moment to be written), or undef.
+
+sub upstream_closed {
+	my ($log, $req) = @_;
+	my $end = time() + 3;
+
+	while (time() < $end) {
+		if (open my $fh, '<', $log) {
+			my ($closed) = map { /^req=\Q$req\E closed=([\d.]+)$/ ? $1 : () } <$fh>;
+			return $closed if defined $closed;
+		}
+		sleep(0.05);
+	}
+
+	return undef;
 }
 
 ###############################################################################
