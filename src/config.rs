@@ -27,6 +27,8 @@ pub struct LocConf {
     pub downstream_hint: ngx_flag_t,
     /// `sse_auto_heartbeat`; 0 is off.
     pub heartbeat: ngx_msec_t,
+    /// `sse_auto_drain`; 0 is off.
+    pub drain: ngx_msec_t,
     /// `sse_auto_read_timeout`; unset means the default rule (see `stream_read_timeout`).
     pub read_timeout: ngx_msec_t,
     /// `sse_auto_types`: lowercase media types, `text/event-stream` first. `None` until set or
@@ -43,6 +45,7 @@ impl Default for LocConf {
             enable: NGX_CONF_UNSET as ngx_flag_t,
             downstream_hint: NGX_CONF_UNSET as ngx_flag_t,
             heartbeat: UNSET_MSEC,
+            drain: UNSET_MSEC,
             read_timeout: UNSET_MSEC,
             types: None,
         }
@@ -59,17 +62,18 @@ fn merge_flag(conf: &mut ngx_flag_t, prev: ngx_flag_t, default: bool) {
     }
 }
 
+fn merge_msec(conf: &mut ngx_msec_t, prev: ngx_msec_t, default: ngx_msec_t) {
+    if *conf == UNSET_MSEC {
+        *conf = if prev == UNSET_MSEC { default } else { prev };
+    }
+}
+
 impl Merge for LocConf {
     fn merge(&mut self, prev: &Self) -> Result<(), MergeConfigError> {
         merge_flag(&mut self.enable, prev.enable, true);
         merge_flag(&mut self.downstream_hint, prev.downstream_hint, true);
-        if self.heartbeat == UNSET_MSEC {
-            self.heartbeat = if prev.heartbeat == UNSET_MSEC {
-                0
-            } else {
-                prev.heartbeat
-            };
-        }
+        merge_msec(&mut self.heartbeat, prev.heartbeat, 0);
+        merge_msec(&mut self.drain, prev.drain, 0);
         // Stays unset when no level sets it: the default depends on each response's upstream.
         if self.read_timeout == UNSET_MSEC {
             self.read_timeout = prev.read_timeout;
@@ -101,7 +105,7 @@ impl LocConf {
 
 const ANY_HTTP_CONF: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
 
-pub static mut COMMANDS: [ngx_command_t; 6] = [
+pub static mut COMMANDS: [ngx_command_t; 7] = [
     ngx_command_t {
         name: ngx_string!("sse_auto"),
         type_: (ANY_HTTP_CONF | NGX_HTTP_LIF_CONF | NGX_CONF_FLAG) as ngx_uint_t,
@@ -140,6 +144,14 @@ pub static mut COMMANDS: [ngx_command_t; 6] = [
         set: Some(set_msec_or_off),
         conf: NGX_HTTP_LOC_CONF_OFFSET,
         offset: offset_of!(LocConf, heartbeat),
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("sse_auto_drain"),
+        type_: (ANY_HTTP_CONF | NGX_CONF_TAKE1) as ngx_uint_t,
+        set: Some(set_msec_or_off),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: offset_of!(LocConf, drain),
         post: ptr::null_mut(),
     },
     ngx_command_t::empty(),

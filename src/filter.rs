@@ -170,13 +170,14 @@ fn switch(r: &mut ngx_http_request_t, lcf: &LocConf, media_type: &[u8]) -> Resul
         u.conf = copy;
     }
 
-    let heartbeat_ms = if media_type == EVENT_STREAM {
-        lcf.heartbeat
+    // Heartbeats and draining need event boundaries: event streams only. NDJSON and text
+    // streams have no comment syntax, and no way to tell a client where to resume.
+    let (heartbeat_ms, drain_ms) = if media_type == EVENT_STREAM {
+        (lcf.heartbeat, lcf.drain)
     } else {
-        // Only event streams have comments; NDJSON and text streams have no safe filler.
-        0
+        (0, 0)
     };
-    Ctx::create(r, media_type, heartbeat_ms).ok_or(())?;
+    Ctx::create(r, media_type, heartbeat_ms, drain_ms).ok_or(())?;
 
     if lcf.downstream_hint != 0 && !has_header(&r.headers_out.headers, b"X-Accel-Buffering") {
         add_hint(&mut r.headers_out.headers)?;

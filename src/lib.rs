@@ -12,6 +12,7 @@ use ngx::ffi::{ngx_conf_t, ngx_http_module_t, ngx_int_t, ngx_module_t, NGX_HTTP_
 use ngx::http::{HttpModule, HttpModuleLocationConf};
 
 pub mod config;
+pub mod drain;
 pub mod filter;
 pub mod stream;
 pub mod variable;
@@ -70,5 +71,6 @@ pub static mut ngx_http_sse_auto_module: ngx_module_t = ngx_module_t {
     ctx: addr_of!(MODULE_CTX) as _,
     commands: addr_of_mut!(config::COMMANDS) as _,
     type_: NGX_HTTP_MODULE as _,
+    init_process: Some(drain::init_process),
     ..ngx_module_t::default()
 };

@@ -1,22 +1,24 @@
-//! Per-stream state of switched `text/event-stream` responses: the body filter that tracks event
-//! boundaries, and the heartbeat timer that writes an SSE comment into a quiet stream.
+//! Per-stream state of switched responses: the body filter that tracks event boundaries, the
+//! heartbeat timer that writes an SSE comment into a quiet event stream, and the end of a
+//! stream drained on shutdown.
 
 use core::ffi::c_void;
 use core::mem::{size_of, zeroed};
-use core::ptr;
+use core::ptr::{self, addr_of_mut};
 
 use ngx::core::Status;
 use ngx::ffi::{
     ngx_add_timer, ngx_buf_t, ngx_chain_t, ngx_current_msec, ngx_del_timer, ngx_event_t,
     ngx_http_finalize_request, ngx_http_output_body_filter_pt, ngx_http_output_filter,
     ngx_http_request_t, ngx_http_run_posted_requests, ngx_http_top_body_filter, ngx_int_t,
-    ngx_msec_t, ngx_pcalloc, ngx_pool_cleanup_add, ngx_str_t, NGX_LOG_INFO,
+    ngx_msec_t, ngx_pcalloc, ngx_pool_cleanup_add, ngx_post_event, ngx_posted_events, ngx_queue_t,
+    ngx_str_t, NGX_LOG_INFO,
 };
 use ngx::http::HttpModule;
 use ngx::ngx_log_error;
 use sse_auto_core::boundary::EventBoundary;
 
-use crate::Module;
+use crate::{drain, Module};
 
 static mut NEXT_BODY_FILTER: ngx_http_output_body_filter_pt = None;
 
@@ -40,6 +42,14 @@ pub struct Ctx {
     heartbeat: ngx_event_t,
     heartbeat_buf: ngx_buf_t,
     heartbeat_out: ngx_chain_t,
+    /// `sse_auto_drain` for this stream; 0 when off or not an event stream.
+    drain_ms: ngx_msec_t,
+    /// The worker is exiting and the drain delay is over: end at the next event boundary.
+    draining: bool,
+    /// In the worker's queue of drainable streams (drain_ms > 0).
+    drain_link: ngx_queue_t,
+    /// Posted (or timed, while the client still has data to take) to end the stream.
+    drain_event: ngx_event_t,
 }
 
 impl Ctx {
@@ -49,6 +59,7 @@ impl Ctx {
         r: &'r mut ngx_http_request_t,
         matched: &[u8],
         heartbeat_ms: ngx_msec_t,
+        drain_ms: ngx_msec_t,
     ) -> Option<&'r mut Ctx> {
         // SAFETY: allocation from the request pool, which outlives everything that uses ctx.
         let ctx = unsafe { ngx_pcalloc(r.pool, size_of::<Ctx>()) }.cast::<Ctx>();
@@ -76,6 +87,10 @@ impl Ctx {
                 heartbeat: zeroed(),
                 heartbeat_buf: zeroed(),
                 heartbeat_out: zeroed(),
+                drain_ms,
+                draining: false,
+                drain_link: zeroed(),
+                drain_event: zeroed(),
             });
         }
         // SAFETY: just initialised.
@@ -86,6 +101,9 @@ impl Ctx {
         ctx_ref.heartbeat.log = unsafe { (*r.connection).log };
         // A quiet stream's heartbeat must not keep a shutting-down worker alive.
         ctx_ref.heartbeat.set_cancelable(1);
+        ctx_ref.drain_event.handler = Some(end_drained);
+        ctx_ref.drain_event.data = ctx.cast();
+        ctx_ref.drain_event.log = ctx_ref.heartbeat.log;
 
         cln.handler = Some(cleanup);
         cln.data = ctx.cast();
@@ -95,6 +113,9 @@ impl Ctx {
 
         // A stream that stays quiet from its start gets heartbeats too.
         ctx_ref.arm_heartbeat();
+        if drain_ms > 0 {
+            drain::register(&mut ctx_ref.drain_link);
+        }
         Some(ctx_ref)
     }
 
@@ -117,6 +138,35 @@ impl Ctx {
         (*(*r).ctx.add(Module::module().ctx_index))
             .cast::<Ctx>()
             .as_mut()
+    }
+
+    /// The stream whose `drain_link` is `q`.
+    ///
+    /// # Safety
+    ///
+    /// `q` is the `drain_link` of a live Ctx, and no other reference to it exists.
+    pub unsafe fn from_drain_link<'a>(q: *mut ngx_queue_t) -> &'a mut Ctx {
+        &mut *q
+            .byte_sub(core::mem::offset_of!(Ctx, drain_link))
+            .cast::<Ctx>()
+    }
+
+    /// Called by the worker's watcher once it is exiting: starts draining when the stream's
+    /// delay is over.
+    pub fn drain_if_due(&mut self, exiting_for: ngx_msec_t) {
+        if self.draining || self.finished || exiting_for < self.drain_ms {
+            return;
+        }
+        self.draining = true;
+        if self.boundary.at_boundary() {
+            self.post_end();
+        }
+    }
+
+    fn post_end(&mut self) {
+        // SAFETY: the event lives in ctx, in the request pool; the pool cleanup removes it
+        // from the posted queue.
+        unsafe { ngx_post_event(&mut self.drain_event, addr_of_mut!(ngx_posted_events)) };
     }
 
     fn arm_heartbeat(&mut self) {
@@ -146,7 +196,7 @@ pub fn init() {
 extern "C" fn body_filter(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) -> ngx_int_t {
     // SAFETY: nginx passes a valid request to every body filter; the module's own code is
     // the only user of its Ctx, and never re-enters this filter while holding it.
-    let tracked = unsafe { Ctx::get_mut(r) }.filter(|ctx| ctx.heartbeat_ms > 0);
+    let tracked = unsafe { Ctx::get_mut(r) }.filter(|ctx| ctx.heartbeat_ms > 0 || ctx.drain_ms > 0);
 
     let Some(ctx) = tracked else {
         return next_body_filter(r, chain);
@@ -182,6 +232,9 @@ extern "C" fn body_filter(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) -
         ctx.stop_heartbeat();
     } else if forwarded {
         ctx.arm_heartbeat();
+        if ctx.draining && ctx.boundary.at_boundary() {
+            ctx.post_end();
+        }
     }
     rc
 }
@@ -266,9 +319,63 @@ extern "C" fn heartbeat_handler(ev: *mut ngx_event_t) {
     unsafe { ngx_http_run_posted_requests(c) };
 }
 
+/// Ends a drained stream where it stands, at an event boundary, as if the upstream had
+/// finished its response: the client gets a complete response and reconnects.
+extern "C" fn end_drained(ev: *mut ngx_event_t) {
+    // SAFETY: the event is the drain event of a live Ctx (the pool cleanup cancels it).
+    let ctx = unsafe { &mut *(*ev).data.cast::<Ctx>() };
+    let r = ctx.request;
+    // SAFETY: the request is alive while its Ctx is.
+    let (req, c) = unsafe { (&mut *r, (*r).connection) };
+    // SAFETY: the filter switched only upstream responses: upstream is set.
+    let u = unsafe { &mut *req.upstream };
+
+    if ctx.finished || u.cleanup.is_null() || !ctx.boundary.at_boundary() {
+        // Done already, or the next event boundary is still to come (the body filter
+        // posts this event again then).
+        return;
+    }
+
+    // SAFETY: c is the request's connection.
+    if !u.busy_bufs.is_null() || !req.out.is_null() || unsafe { (*c).buffered() } != 0 {
+        // The client has not taken everything yet: look again shortly.
+        // SAFETY: the event lives in ctx; the pool cleanup deletes its timer.
+        unsafe { ngx_add_timer(ev, 100) };
+        return;
+    }
+
+    // SAFETY: c is the request's connection, with its log.
+    let (sent, log) = unsafe { ((*c).sent, (*c).log) };
+    // SAFETY: read-only access to nginx's cached time.
+    let age = unsafe { ngx_current_msec }.wrapping_sub(ctx.started);
+    ngx_log_error!(
+        NGX_LOG_INFO,
+        log,
+        "sse_auto: stream ended at an event boundary for shutdown after {} bytes sent, \
+         stream age {}.{:03}s",
+        sent,
+        age / 1000,
+        age % 1000
+    );
+
+    // With the response length reached, the non-buffered upstream code finalizes the
+    // request normally: the last chunk goes to the client, the upstream connection closes.
+    u.length = 0;
+    if let Some(handler) = req.write_event_handler {
+        // SAFETY: the request's own write handler, called from an event as nginx does.
+        unsafe { handler(r) };
+    }
+    // SAFETY: nginx marks the connection destroyed if it was closed; the call checks that.
+    unsafe { ngx_http_run_posted_requests(c) };
+}
+
 extern "C" fn cleanup(data: *mut c_void) {
     // SAFETY: registered in create() with ctx as data; runs while the pool still exists.
     let ctx = unsafe { &mut *data.cast::<Ctx>() };
     ctx.finished = true;
     ctx.stop_heartbeat();
+    drain::cancel(&mut ctx.drain_event);
+    if ctx.drain_ms > 0 {
+        drain::unregister(&mut ctx.drain_link);
+    }
 }

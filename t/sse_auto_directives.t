@@ -46,7 +46,7 @@ http {
 
 EOF
 
-$t->run()->plan(35);
+$t->run()->plan(37);
 
 # Each case: the directives, placed in "location /" of a configuration file of its own, and
 # what "nginx -t" must say about them.
@@ -75,6 +75,7 @@ my @cases = (
 	[ 'sse_auto_heartbeat never;', qr/"sse_auto_heartbeat" directive invalid value/ ],
 	[ 'sse_auto_heartbeat off; sse_auto_heartbeat 15s;',
 		qr/"sse_auto_heartbeat" directive is duplicate/ ],
+	[ 'sse_auto_drain soon;', qr/"sse_auto_drain" directive invalid value/ ],
 	[ 'if ($arg_x) { sse_auto_types text/plain; }',
 		qr/"sse_auto_types" directive is not allowed here/ ],
 );
@@ -95,7 +96,7 @@ for my $case (@cases) {
 
 my ($rc, $out) = nginx_t($t, 'good.conf', 'sse_auto on; sse_auto_types application/x-ndjson '
 	. 'text/plain; sse_auto_downstream_hint off; sse_auto_read_timeout 2h; '
-	. 'sse_auto_heartbeat 15s; '
+	. 'sse_auto_heartbeat 15s; sse_auto_drain off; '
 	. 'if ($arg_x) { sse_auto off; }');
 is($rc, 0, 'valid values pass') or diag($out);
 
