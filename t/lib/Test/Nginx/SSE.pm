@@ -248,7 +248,7 @@ sub sse_start {
 	my $start = time();
 	my $pid = open(my $fh, '-|', @cmd) or die "Can't run curl: $!\n";
 
-	return { fh => $fh, pid => $pid, start => $start };
+	return { fh => $fh, pid => $pid, start => $start, timeout => $opts{timeout} // 10 };
 }
 
 sub sse_finish {
@@ -258,7 +258,8 @@ sub sse_finish {
 	my $sel = IO::Select->new($fh);
 	my ($out, $head_len, @records, %seen) = ('');
 
-	while ($sel->can_read(30)) {
+	# curl's --max-time bounds the whole transfer; silence is waited out up to that
+	while ($sel->can_read($req->{timeout} + 5)) {
 		my $n = sysread($fh, $out, 65536, length $out);
 		last unless $n;
 		my $now = time();
