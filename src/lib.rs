@@ -61,8 +61,38 @@ static MODULE_CTX: ngx_http_module_t = ngx_http_module_t {
 
 // A cargo-built cdylib carries its own module list; nginx's build (`--add-dynamic-module`)
 // generates it in C instead and builds the crate without this feature.
+//
+// The list is written out rather than made with `ngx_modules!` for the sake of
+// `ngx_module_order`: that macro exports an empty one, which makes nginx append the module at
+// the end of the module list, so its filters would run before every other filter. nginx's own
+// build gives a dynamic filter module the order below, which places it right before
+// ngx_http_copy_filter_module. Exporting the same order gives the same filter position, and
+// so the same behaviour, whichever build made the .so.
 #[cfg(feature = "export-modules")]
-ngx::ngx_modules!(ngx_http_sse_auto_module);
+mod exports {
+    use core::ffi::c_char;
+    use core::ptr::{addr_of, null};
+
+    use ngx::ffi::ngx_module_t;
+
+    #[no_mangle]
+    #[allow(non_upper_case_globals)]
+    pub static mut ngx_modules: [*const ngx_module_t; 2] =
+        [addr_of!(super::ngx_http_sse_auto_module), null()];
+
+    #[no_mangle]
+    #[allow(non_upper_case_globals)]
+    pub static mut ngx_module_names: [*const c_char; 2] =
+        [c"ngx_http_sse_auto_module".as_ptr(), null()];
+
+    #[no_mangle]
+    #[allow(non_upper_case_globals)]
+    pub static mut ngx_module_order: [*const c_char; 3] = [
+        c"ngx_http_sse_auto_module".as_ptr(),
+        c"ngx_http_copy_filter_module".as_ptr(),
+        null(),
+    ];
+}
 
 #[used]
 #[no_mangle]
