@@ -1,0 +1,37 @@
+# Makefile rules for the Rust part of the sse_auto module (see "config").
+#
+# make cannot see the Rust sources and their dependencies, so cargo is run every time and
+# decides itself whether anything needs rebuilding.
+
+case "$NGX_OBJS" in
+    /*) sse_auto_objs=$NGX_OBJS ;;
+    *)  sse_auto_objs="\$\$PWD/$NGX_OBJS" ;;
+esac
+
+case "$ngx_addon_dir" in
+    /*) sse_auto_dir=$ngx_addon_dir ;;
+    *)  sse_auto_dir="\$\$PWD/$ngx_addon_dir" ;;
+esac
+
+cat << END                                                    >> $NGX_MAKEFILE
+
+$SSE_AUTO_LIB: .SSE_AUTO_CARGO
+	NGINX_SOURCE_DIR="\$\$PWD" NGINX_BUILD_DIR="$sse_auto_objs" \\
+	$SSE_AUTO_CARGO rustc --release --lib --crate-type staticlib \\
+		--no-default-features \\
+		--manifest-path "$sse_auto_dir/Cargo.toml" \\
+		--target-dir "$SSE_AUTO_TARGET_DIR"
+
+.SSE_AUTO_CARGO: ;
+
+END
+
+# the dynamic module's link rule comes from nginx's build; it only needs the library first
+case " $DYNAMIC_MODULES " in
+    *" ngx_http_sse_auto_module "*)
+    cat << END                                                >> $NGX_MAKEFILE
+$NGX_OBJS${ngx_dirsep}ngx_http_sse_auto_module$ngx_modext: $SSE_AUTO_LIB
+
+END
+    ;;
+esac

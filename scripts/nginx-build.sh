@@ -1,0 +1,45 @@
+#!/bin/sh
+# Builds nginx with sse_auto through nginx's own build system, the way distributions and
+# OpenResty build modules: ./configure --with-compat --add-dynamic-module=<this repo>.
+#
+# Usage: scripts/nginx-build.sh [nginx source dir]    (default: the vendored nginx source)
+# Prints nginx=<binary> and module=<.so>, like `make paths`.
+set -eu
+repo=$(cd "$(dirname "$0")/.." && pwd)
+
+src=${1:-}
+if [ -z "$src" ]; then
+    # the nginx source bundled with the nginx-src crate the vendored build uses
+    manifest=$(cd "$repo" && cargo metadata --format-version 1 2>/dev/null \
+        | grep -o '"manifest_path":"[^"]*nginx-src-[^"]*/Cargo.toml"' | head -n 1 \
+        | sed 's/"manifest_path":"\(.*\)\/Cargo.toml"/\1/')
+    src=$manifest/nginx
+fi
+[ -f "$src/src/core/nginx.h" ] || { echo "no nginx source at $src" >&2; exit 1; }
+
+version=$(sed -n 's/^#define NGINX_VERSION *"\(.*\)"/\1/p' "$src/src/core/nginx.h")
+build=$repo/target/nginx-build/nginx-$version
+mkdir -p "$repo/target/nginx-build"
+
+# a private copy: configure writes into the tree (objs/, Makefile)
+if [ ! -f "$build/src/core/nginx.h" ]; then
+    rm -rf "$build"
+    cp -r "$src" "$build"
+fi
+
+cd "$build"
+configure=./configure
+[ -x "$configure" ] || configure=./auto/configure
+
+if [ ! -f objs/Makefile ] || [ "$repo/config" -nt objs/Makefile ] \
+    || [ "$repo/config.make" -nt objs/Makefile ]; then
+    $configure --with-compat --with-debug --with-threads \
+        --with-http_ssl_module --with-http_v2_module --with-http_realip_module \
+        --add-dynamic-module="$repo" >configure.log 2>&1 \
+        || { tail -n 30 configure.log >&2; exit 1; }
+fi
+
+make -j"$(nproc 2>/dev/null || echo 2)" >make.log 2>&1 || { tail -n 40 make.log >&2; exit 1; }
+
+echo "nginx=$build/objs/nginx"
+echo "module=$build/objs/ngx_http_sse_auto_module.so"
