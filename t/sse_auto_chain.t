@@ -109,7 +109,7 @@ sub get {
 	return sse_get($uri, ssl => 1, port => port(8443));
 }
 
-unlike($outer->read_file('nginx.conf'), qr/load_module/, 'outer nginx is stock');
+unlike($outer->read_file('nginx.conf'), qr/sse_auto/, 'outer nginx is stock');
 
 my $r = get('/events');
 streams_ok($r, 'chain: outer stock nginx streams');

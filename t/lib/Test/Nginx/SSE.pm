@@ -33,7 +33,7 @@ our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
 # A record is "live" when it reaches the client within $LIVE_MS of being sent; the stream is
 # "held" when its first record arrives at least $HELD_MS late (buffered until the end).
-our $LIVE_MS = 100;
+our $LIVE_MS = 200;
 our $HELD_MS = 400;
 
 ###############################################################################
