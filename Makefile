@@ -8,7 +8,10 @@ PROVE_JOBS ?= 1
 
 PATHS = ./scripts/paths.sh
 
-.PHONY: help build paths test test-unit test-nginx lint demo clean
+.PHONY: help build paths test test-unit test-nginx test-nginx-build test-matrix lint demo clean
+
+# make test-matrix MATRIX="debian trixie" runs a part of it
+MATRIX ?= vendored nginx-build debian trixie
 
 help:
 	@echo "make build      build the module and the vendored nginx used by the tests"
@@ -16,6 +19,8 @@ help:
 	@echo "make test       install missing Debian packages, build, cargo test, prove t/"
 	@echo "make demo       run the side-by-side demo (http://127.0.0.1:8090/)"
 	@echo "make lint       cargo fmt --check and cargo clippy -D warnings"
+	@echo "make test-nginx-build  the suite against nginx's own build (--add-dynamic-module)"
+	@echo "make test-matrix        the suite against every supported nginx (MATRIX=...)"
 
 build:
 	./scripts/deps.sh build
@@ -40,6 +45,14 @@ test-nginx:
 	export TEST_NGINX_MODULE="$$module"; \
 	$(PROVE) -j$(PROVE_JOBS) $(if $(NGINX_TESTS),-I $(NGINX_TESTS)/lib) -I t/lib \
 		t/ $(if $(NGINX_TESTS),,t/selftest/)
+
+test-nginx-build:
+	./scripts/deps.sh test
+	./scripts/matrix.sh nginx-build
+
+test-matrix:
+	./scripts/deps.sh test
+	./scripts/matrix.sh $(MATRIX)
 
 lint:
 	./scripts/deps.sh build

@@ -4,7 +4,10 @@
 set -eu
 
 build="libclang-dev libpcre2-dev zlib1g-dev libssl-dev pkg-config make"
-test="$build curl openssl perl libio-socket-ssl-perl php-fpm"
+# real backends of the suite: php-fpm (FastCGI), uWSGI (uwsgi and SCGI), uvicorn + Starlette
+# (ASGI), Node
+test="$build curl openssl perl libio-socket-ssl-perl php-fpm uwsgi uwsgi-plugin-python3
+      python3 python3-uvicorn python3-starlette nodejs"
 
 case "${1:-test}" in
 build) want=$build ;;

@@ -308,7 +308,7 @@ sub sse_finish {
 # up to $opts{wait} seconds (5) for nginx to send anything more.
 #
 # Returns { req (the upstream request it was served by), vanished, reset (undef if nothing
-# came), closed (when it reset the connection) }.
+# came), closed (when it reset the connection: just before) }.
 
 sub sse_vanish {
 	my ($uri, %opts) = @_;
@@ -334,9 +334,9 @@ sub sse_vanish {
 	$res{reset} = time() if $sel->can_read($opts{wait} // 5);
 
 	# reset either way, when something came or when the wait is over
+	$res{closed} = time();
 	setsockopt($s, Socket::SOL_SOCKET(), Socket::SO_LINGER(), pack('ii', 1, 0));
 	close $s;
-	$res{closed} = time();
 
 	return \%res;
 }
