@@ -8,7 +8,7 @@ PROVE_JOBS ?= 1
 
 PATHS = ./scripts/paths.sh
 
-.PHONY: help build paths test test-unit test-nginx test-nginx-build test-matrix lint demo clean
+.PHONY: help build paths test test-unit test-nginx test-nginx-build test-matrix lint demo demo-check clean
 
 # make test-matrix MATRIX="debian trixie" runs a part of it
 MATRIX ?= vendored nginx-build debian trixie
@@ -19,6 +19,7 @@ help:
 	@echo "make test       install missing Debian packages, build, cargo test, prove t/"
 	@echo "make demo       run the side-by-side demo (http://127.0.0.1:8090/)"
 	@echo "make lint       cargo fmt --check and cargo clippy -D warnings"
+	@echo "make demo-check the demo page in headless Chromium, with a screenshot"
 	@echo "make test-nginx-build  the suite against nginx's own build (--add-dynamic-module)"
 	@echo "make test-matrix        the suite against every supported nginx (MATRIX=...)"
 
@@ -61,6 +62,11 @@ lint:
 
 demo: build
 	@eval "$$($(PATHS))"; NGINX="$$nginx" MODULE="$$module" ./examples/demo/run.sh
+
+# the demo page in headless Chromium: a real EventSource, live vs. held; screenshot in
+# target/demo-check/
+demo-check: build
+	./scripts/demo-check.sh
 
 clean:
 	$(CARGO) clean
