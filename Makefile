@@ -36,8 +36,13 @@ test:
 	$(CARGO) build --release --workspace
 	$(MAKE) --no-print-directory test-unit test-nginx
 
+# 10 million generated cases each for the media-type matcher and the event-boundary tracker,
+# against their reference implementations
+PROPS_CASES ?= 10000000
+
 test-unit:
 	$(CARGO) test --release --workspace
+	$(CARGO) run --release -q -p sse-auto-core --example differential -- $(PROPS_CASES)
 
 test-nginx:
 	@eval "$$($(PATHS))"; \
@@ -58,7 +63,7 @@ test-matrix:
 lint:
 	./scripts/deps.sh build
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --release -- -D warnings
+	$(CARGO) clippy --workspace --release --all-targets -- -D warnings
 
 demo: build
 	@eval "$$($(PATHS))"; NGINX="$$nginx" MODULE="$$module" ./examples/demo/run.sh

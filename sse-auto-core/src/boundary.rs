@@ -84,34 +84,7 @@ impl EventBoundary {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The straightforward byte-at-a-time reading of the specification: split into lines, and
-    /// say whether the last complete line is empty with nothing after it.
-    pub(crate) fn reference_at_boundary(stream: &[u8]) -> bool {
-        let mut at_boundary = true; // start of stream
-        let mut line_has_content = false;
-        let mut prev_cr = false;
-        for &b in stream {
-            match b {
-                b'\n' if prev_cr => {
-                    // second half of a CRLF: nothing changes
-                    prev_cr = false;
-                    continue;
-                }
-                b'\r' | b'\n' => {
-                    at_boundary = !line_has_content;
-                    line_has_content = false;
-                    prev_cr = b == b'\r';
-                }
-                _ => {
-                    at_boundary = false;
-                    line_has_content = true;
-                    prev_cr = false;
-                }
-            }
-        }
-        at_boundary
-    }
+    use crate::reference::at_boundary as reference_at_boundary;
 
     fn fed(parts: &[&[u8]]) -> bool {
         let mut t = EventBoundary::new();

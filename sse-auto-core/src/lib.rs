@@ -3,5 +3,9 @@
 //! Everything here is allocation-free on the request path.
 
 pub mod boundary;
+#[doc(hidden)]
+pub mod differential;
 pub mod media_type;
+#[doc(hidden)]
+pub mod reference;
 pub mod timeout;
