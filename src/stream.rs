@@ -308,15 +308,34 @@ extern "C" fn heartbeat_handler(ev: *mut ngx_event_t) {
             age % 1000
         );
         ctx.finished = true;
-        // Ends the request: its cleanup closes the upstream connection, so the backend
-        // learns at once that the client left.
-        // SAFETY: a live request, finalized from its own event as nginx's handlers do.
-        unsafe { ngx_http_finalize_request(r, Status::NGX_ERROR.into()) };
+        // SAFETY: a live request with its upstream (the filter switched only those).
+        unsafe { end_after_client_error(r) };
     }
 
     // SAFETY: nginx keeps the connection structure valid and marks it destroyed when the
     // request above closed it; ngx_http_run_posted_requests checks that.
     unsafe { ngx_http_run_posted_requests(c) };
+}
+
+/// Ends a request whose client is gone, closing the upstream connection at once so the
+/// backend learns it, in the order nginx itself uses on a failed write: the upstream is
+/// finalized first, then the request.
+///
+/// Finalizing the request alone would run the upstream's cleanup from inside
+/// `ngx_http_terminate_request`, which frees the request while that function still walks
+/// its cleanup list. The extra reference keeps the request alive until the second step.
+///
+/// # Safety
+///
+/// `r` is a live main request with an upstream, called from an event handler.
+unsafe fn end_after_client_error(r: *mut ngx_http_request_t) {
+    let u = (*r).upstream;
+    if let Some(cleanup) = u.as_ref().and_then(|u| u.cleanup.as_ref()).and_then(|c| *c) {
+        (*(*r).main).set_count((*(*r).main).count() + 1);
+        // ngx_http_upstream_cleanup: closes the upstream connection, drops the reference.
+        cleanup(r.cast());
+    }
+    ngx_http_finalize_request(r, Status::NGX_ERROR.into());
 }
 
 /// Ends a drained stream where it stands, at an event boundary, as if the upstream had
