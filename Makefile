@@ -8,7 +8,10 @@ PROVE_JOBS ?= 1
 
 PATHS = ./scripts/paths.sh
 
-.PHONY: help build paths test test-unit test-nginx test-nginx-build test-matrix lint demo demo-check clean
+
+.PHONY: openresty
+.PHONY: help build paths test test-unit test-nginx test-nginx-build test-matrix lint demo demo-check
+.PHONY: asan deb test-deb clean
 
 # make test-matrix MATRIX="debian trixie" runs a part of it
 MATRIX ?= vendored nginx-build debian trixie
@@ -20,6 +23,9 @@ help:
 	@echo "make demo       run the side-by-side demo (http://127.0.0.1:8090/)"
 	@echo "make lint       cargo fmt --check and cargo clippy -D warnings"
 	@echo "make demo-check the demo page in headless Chromium, with a screenshot"
+	@echo "make asan       the suite against an AddressSanitizer build of nginx"
+	@echo "make deb        build libnginx-mod-http-sse-auto_<version>-1_amd64.deb for Debian's nginx"
+	@echo "make test-deb   build the .deb and test it in the system nginx (root; changes the system)"
 	@echo "make test-nginx-build  the suite against nginx's own build (--add-dynamic-module)"
 	@echo "make test-matrix        the suite against every supported nginx (MATRIX=...)"
 
@@ -59,6 +65,24 @@ test-nginx-build:
 test-matrix:
 	./scripts/deps.sh test
 	./scripts/matrix.sh $(MATRIX)
+
+# OpenResty: make openresty OPENRESTY_SRC=<unpacked openresty-X.Y.Z.W> [OPENRESTY_FLAGS=...]
+openresty:
+	./scripts/deps.sh build
+	./scripts/openresty.sh "$(OPENRESTY_SRC)" $(OPENRESTY_FLAGS)
+
+asan:
+	./scripts/deps.sh test
+	./scripts/asan.sh
+
+deb:
+	./scripts/deb.sh
+
+# Installs, removes, reinstalls and purges the package in the system nginx (root, Debian
+# bookworm); the system is left as it was.
+test-deb:
+	./scripts/deps.sh test
+	@deb=$$(./scripts/deb.sh) && TEST_SSE_DEB="$$deb" $(PROVE) -I t/lib t/deb/
 
 lint:
 	./scripts/deps.sh build

@@ -81,8 +81,8 @@ rm -rf "$out/build"
 mkdir -p "$stage"
 cp -a "$root/Cargo.toml" "$root/Cargo.lock" "$root/build.rs" "$root/README.md" "$root/src" \
     "$stage/"
-mkdir -p "$stage/sse-auto-core"
-cp -a "$root/sse-auto-core/Cargo.toml" "$root/sse-auto-core/src" "$stage/sse-auto-core/"
+cp -a "$root/sse-auto-core" "$stage/"
+rm -rf "$stage/sse-auto-core/target"
 cp -a "$root/packaging/debian" "$stage/debian"
 sed -i "s|@MAINTAINER@|$maintainer|" "$stage/debian/control"
 cat >"$stage/debian/changelog" <<EOF
