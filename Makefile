@@ -11,7 +11,7 @@ PATHS = ./scripts/paths.sh
 
 .PHONY: openresty
 .PHONY: help build paths test test-unit test-nginx test-nginx-build test-matrix lint demo demo-check
-.PHONY: asan deb test-deb clean
+.PHONY: asan deb test-deb test-slow clean
 
 # make test-matrix MATRIX="debian trixie" runs a part of it
 MATRIX ?= vendored nginx-build debian trixie
@@ -70,6 +70,14 @@ test-matrix:
 openresty:
 	./scripts/deps.sh build
 	./scripts/openresty.sh "$(OPENRESTY_SRC)" $(OPENRESTY_FLAGS)
+
+# real-life timescales: a 90 s silence under the stock 60 s proxy_read_timeout, 15 s
+# heartbeats (about 2.5 minutes)
+test-slow:
+	./scripts/deps.sh test
+	@eval "$$($(PATHS))"; \
+	TEST_NGINX_BINARY="$$nginx" TEST_NGINX_GLOBALS="load_module $$module;" \
+	$(PROVE) -I t/lib t/slow/
 
 asan:
 	./scripts/deps.sh test
