@@ -75,6 +75,9 @@ sub sse_daemon {
 		my $client = $server->accept() or next;
 		$requests++;
 
+		# as streaming servers do: each event leaves at once
+		setsockopt($client, Socket::IPPROTO_TCP(), Socket::TCP_NODELAY(), 1);
+
 		my $pid = fork();
 		die "fork: $!" unless defined $pid;
 
@@ -248,7 +251,8 @@ sub sse_start {
 	my $start = time();
 	my $pid = open(my $fh, '-|', @cmd) or die "Can't run curl: $!\n";
 
-	return { fh => $fh, pid => $pid, start => $start, timeout => $opts{timeout} // 10 };
+	return { fh => $fh, pid => $pid, start => $start, timeout => $opts{timeout} // 10,
+		again => sub { sse_get($uri, %opts) } };
 }
 
 sub sse_finish {
@@ -286,7 +290,7 @@ sub sse_finish {
 
 	# exit: curl's exit code; 18 means the transfer ended before the response did
 	my %res = (records => \@records, elapsed => time() - $start, raw => $out,
-		exit => $exit);
+		exit => $exit, again => $req->{again});
 	return \%res unless defined $head_len;
 
 	my @blocks = split /\x0d?\x0a\x0d?\x0a/, substr($out, 0, $head_len);
@@ -397,9 +401,19 @@ sub held {
 
 # Assertions: a streaming case and its control.
 
+# On a shared machine a stream can be late once for reasons of its own (a process not
+# scheduled in time); a stream that is not live is requested once more, and the diagnostics
+# say so. A buffered stream is late every time: it fails both.
+
 sub streams_ok {
 	my ($res, $name, %opts) = @_;
 	local $Test::Builder::Level = $Test::Builder::Level + 1;
+
+	if (!live($res, %opts) && $res->{again}) {
+		Test::More::diag("$name: not live (" . summary($res) . '), once more');
+		$res = $res->{again}->();
+	}
+
 	Test::More::ok(live($res, %opts), $name) or Test::More::diag(summary($res));
 }
 
