@@ -312,7 +312,9 @@ async def main():
         "no worker crashes": crashes == 0,
         "no events lost on streams not aborted or reset": stats.lost == 0,
         "no client errors": stats.errors == 0,
-        "RSS back to baseline (within 5 %)": abs(rss_change) <= 0.05,
+        # Idle RSS of freshly reloaded workers moves by several per cent either way with how
+        # the load happened to fall on them (glibc keeps freed memory); a leak only grows.
+        "RSS not above baseline (+5 % at most)": rss_change <= 0.05,
         "worker fds back to baseline": sorted(after["worker_fds"]) == sorted(before["worker_fds"]),
     }
     report = {
