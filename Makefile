@@ -11,7 +11,7 @@ PATHS = ./scripts/paths.sh
 
 .PHONY: openresty
 .PHONY: help build paths test test-unit test-nginx test-nginx-build test-matrix lint demo demo-check
-.PHONY: asan deb test-deb test-slow soak clean
+.PHONY: asan deb test-deb test-slow soak bench bench-full clean
 
 # make test-matrix MATRIX="debian trixie" runs a part of it
 MATRIX ?= vendored nginx-build debian trixie
@@ -25,6 +25,7 @@ help:
 	@echo "make demo-check the demo page in headless Chromium, with a screenshot"
 	@echo "make asan       the suite against an AddressSanitizer build of nginx"
 	@echo "make soak       2,000 streams with faults and reloads (SOAK_SECONDS=600)"
+	@echo "make bench      quick SSE benchmark vs proxy_buffering off, Caddy, HAProxy (bench-full)"
 	@echo "make deb        build libnginx-mod-http-sse-auto_<version>-1_amd64.deb for Debian's nginx"
 	@echo "make test-deb   build the .deb and test it in the system nginx (root; changes the system)"
 	@echo "make test-nginx-build  the suite against nginx's own build (--add-dynamic-module)"
@@ -86,6 +87,13 @@ SOAK_STREAMS ?= 2000
 soak: build
 	@eval "$$($(PATHS))"; python3 scripts/soak.py --nginx "$$nginx" --module "$$module" \
 		--seconds $(SOAK_SECONDS) --streams $(SOAK_STREAMS) --json target/soak.json
+
+# SSE benchmarks against proxy_buffering off, stock nginx, Caddy and HAProxy (docs/BENCHMARKS.md)
+bench: build
+	./scripts/bench.sh quick
+
+bench-full: build
+	./scripts/bench.sh full
 
 asan:
 	./scripts/deps.sh test
