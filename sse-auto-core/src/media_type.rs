@@ -61,13 +61,26 @@ pub fn essence(value: &[u8]) -> Option<&[u8]> {
     }
 }
 
-/// Returns the entry of `types` (lowercase `type/subtype` strings) that the media type of the
-/// `Content-Type` value `value` equals, ignoring case, whitespace and parameters.
+/// Returns the entry of `types` (lowercase `type/subtype` strings, as `parse_config_type`
+/// makes them) that the media type of the `Content-Type` value `value` equals, ignoring case,
+/// whitespace and parameters.
+///
+/// This runs for every proxied response, so it compares with each type directly instead of
+/// parsing the value first: a value whose media type is a given (valid) type starts with it,
+/// after optional whitespace, and continues with whitespace, `;` or nothing. Other responses
+/// are rejected within their first bytes. The differential tests check this against `essence`.
 pub fn find<'a, T: AsRef<[u8]>>(value: &[u8], types: &'a [T]) -> Option<&'a T> {
-    let essence = essence(value)?;
-    types
-        .iter()
-        .find(|t| t.as_ref().eq_ignore_ascii_case(essence))
+    let start = value.iter().position(|&c| !is_ows(c))?;
+    let value = &value[start..];
+    types.iter().find(|t| {
+        let t = t.as_ref();
+        value.len() >= t.len()
+            && value[..t.len()].eq_ignore_ascii_case(t)
+            && match value[t.len()..].iter().find(|&&c| !is_ows(c)) {
+                None => true,
+                Some(&c) => c == b';',
+            }
+    })
 }
 
 /// Validates a media type given in the configuration and returns it lowercased, or `None` when it
