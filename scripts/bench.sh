@@ -41,7 +41,7 @@ if [ "$mode" = full ]; then
     : "${P4_STREAMS:=10000}" "${P4_RATE:=1}" "${P4_DURATION:=60}"
     : "${BENCH_PUBLISH:=1}"
 else
-    : "${P1_ROUNDS:=2}" "${P1_DURATION:=2}" "${P1_RATE:=100}" "${P1_TLS_ROUNDS:=0}"
+    : "${P1_ROUNDS:=2}" "${P1_DURATION:=3}" "${P1_RATE:=100}" "${P1_TLS_ROUNDS:=0}"
     : "${P1_MANY:=500}" "${P1_MANY_ROUNDS:=1}" "${P1_MANY_DURATION:=5}"
     : "${P2_STEPS:=200}" "${P2_MAX:=1000}" "${P2_BROWSER:=0}"
     : "${P3_REQUESTS:=200}" "${P3_EVENTS:=600}"
@@ -370,6 +370,24 @@ fi
 
 # --- P3: instructions per plain request (callgrind) -------------------------------------------
 
+# Stops nginx under valgrind gracefully, so callgrind writes its totals. A SIGQUIT that arrives
+# before nginx has installed its handlers (it listens before that) is lost: resend it.
+cg_stop() {
+    local pid=$1 i
+    for i in $(seq 600); do
+        alive "$pid" || break
+        [ $((i % 30)) = 1 ] && kill -QUIT "$pid" 2>/dev/null
+        sleep 0.1
+    done
+    if alive "$pid"; then
+        say "nginx under valgrind ($pid) ignored SIGQUIT for 60 s; terminating it"
+        kill -TERM "$pid" 2>/dev/null
+        sleep 5
+        kill -KILL "$pid" 2>/dev/null
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
 if has_part p3; then
     say "P3: callgrind, $P3_REQUESTS plain requests, module loaded vs. not"
     for variant in cg_plain cg_module; do
@@ -387,8 +405,7 @@ if has_part p3; then
                     --requests "$n" --out "$out/p3_${variant}_plain.json" 2>>"$log" \
                     || die "plain requests failed"
             fi
-            kill -QUIT "$pid"
-            wait "$pid" || true
+            cg_stop "$pid"
             # The module's own functions (exclusive Ir), for the report.
             if [ "$variant" = cg_module ] && [ "$n" -gt 0 ]; then
                 callgrind_annotate "$cgout" 2>/dev/null | grep 'libngx_http_sse_auto_module' \
@@ -419,8 +436,7 @@ if has_part p3; then
                 "http://127.0.0.1:${PORT[$variant]}/sse?n=$e&rate=$P3_EVENT_RATE&size=$SIZE" |
                 grep -c '^data: ' || true)
             [ "$got" = "$e" ] || say "P3 events: $variant got $got of $e events"
-            kill -QUIT "$pid"
-            wait "$pid" || true
+            cg_stop "$pid"
             printf '%s %s %s\n' "$variant" "$e" \
                 "$(sed -n 's/^totals: *//p; s/^summary: *//p' "$cgout" | head -n1 | awk '{print $1}')" \
                 >>"$out/p3_event_totals.txt"
