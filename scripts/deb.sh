@@ -81,8 +81,10 @@ rm -rf "$out/build"
 mkdir -p "$stage"
 cp -a "$root/Cargo.toml" "$root/Cargo.lock" "$root/build.rs" "$root/README.md" "$root/src" \
     "$stage/"
-cp -a "$root/sse-auto-core" "$stage/"
-rm -rf "$stage/sse-auto-core/target"
+# Every workspace member must be present for cargo to read the workspace (and Cargo.lock to stay
+# as it is under --locked); only the module itself is built.
+cp -a "$root/sse-auto-core" "$root/sse-bench" "$stage/"
+rm -rf "$stage/sse-auto-core/target" "$stage/sse-bench/target"
 cp -a "$root/packaging/debian" "$stage/debian"
 sed -i "s|@MAINTAINER@|$maintainer|" "$stage/debian/control"
 cat >"$stage/debian/changelog" <<EOF
