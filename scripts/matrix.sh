@@ -89,7 +89,20 @@ for name in $want; do
                       -o Dir::Etc::SourceParts=/dev/null
                       -o Dir::State::Lists="$work/trixie/lists")
             apt-get "${apt_opts[@]}" update -qq
-            (cd "$work/trixie" && apt-get "${apt_opts[@]}" source -qq nginx >source.log 2>&1)
+            if ! (cd "$work/trixie" && apt-get "${apt_opts[@]}" source -qq nginx \
+                      >source.log 2>&1); then
+                # The mirror can list a Debian revision whose packaging files it no longer
+                # serves (seen: 1.26.3-3+deb13u10, .dsc 404). The upstream tarball, checked
+                # against the index by apt, is all nginx's build needs.
+                orig=$(ls "$work"/trixie/nginx_1.26.*.orig.tar.gz 2>/dev/null | head -n 1 || true)
+                if [ -z "$orig" ]; then
+                    tail -n 5 "$work/trixie/source.log" >&2
+                    echo "trixie: apt-get source nginx failed" >&2
+                    exit 1
+                fi
+                echo "trixie: Debian's packaging files are not served; building $(basename "$orig")" >&2
+                tar -xzf "$orig" -C "$work/trixie"
+            fi
             src=$(ls -d "$work"/trixie/nginx-1.26.* | head -n 1)
         fi
         eval "$(./scripts/nginx-build.sh "$src")"

@@ -14,8 +14,10 @@ use ngx::ffi::{
 use ngx::http::{Merge, MergeConfigError};
 use ngx::{ngx_conf_log_error, ngx_string};
 
-use sse_auto_core::media_type::{self, EVENT_STREAM};
+use sse_auto_core::media_type::{self, Matcher, EVENT_STREAM};
 use sse_auto_core::timeout;
+
+use crate::filter::StreamUpstreamConf;
 
 /// Per-location configuration.
 #[derive(Debug)]
@@ -33,7 +35,9 @@ pub struct LocConf {
     pub read_timeout: ngx_msec_t,
     /// `sse_auto_types`: lowercase media types, `text/event-stream` first. `None` until set or
     /// merged.
-    pub types: Option<Vec<Box<[u8]>>>,
+    pub types: Option<Matcher>,
+    /// The upstream configuration given to this location's switched streams; not inherited.
+    pub stream_upstream: StreamUpstreamConf,
 }
 
 /// `NGX_CONF_UNSET_MSEC`, a macro bindgen does not see.
@@ -48,6 +52,7 @@ impl Default for LocConf {
             drain: UNSET_MSEC,
             read_timeout: UNSET_MSEC,
             types: None,
+            stream_upstream: StreamUpstreamConf::default(),
         }
     }
 }
@@ -74,6 +79,9 @@ impl Merge for LocConf {
         merge_flag(&mut self.downstream_hint, prev.downstream_hint, true);
         merge_msec(&mut self.heartbeat, prev.heartbeat, 0);
         merge_msec(&mut self.drain, prev.drain, 0);
+        if self.heartbeat > 0 || self.drain > 0 {
+            crate::stream::want_body_filter();
+        }
         // Stays unset when no level sets it: the default depends on each response's upstream.
         if self.read_timeout == UNSET_MSEC {
             self.read_timeout = prev.read_timeout;
@@ -82,7 +90,7 @@ impl Merge for LocConf {
             self.types = Some(
                 prev.types
                     .clone()
-                    .unwrap_or_else(|| vec![EVENT_STREAM.into()]),
+                    .unwrap_or_else(|| Matcher::new(vec![EVENT_STREAM.into()])),
             );
         }
         Ok(())
@@ -90,9 +98,10 @@ impl Merge for LocConf {
 }
 
 impl LocConf {
-    /// The media types that are switched to streaming in this location.
-    pub fn types(&self) -> &[Box<[u8]>] {
-        self.types.as_deref().unwrap_or_default()
+    /// The configured stream type that is the media type of a `Content-Type` value.
+    #[inline(always)]
+    pub fn find_type(&self, content_type: &[u8]) -> Option<&[u8]> {
+        self.types.as_ref()?.find(content_type)
     }
 
     /// The upstream read timeout for a switched stream whose location has `upstream` as its
@@ -196,7 +205,7 @@ extern "C" fn set_types(
         }
     }
 
-    lcf.types = Some(types);
+    lcf.types = Some(Matcher::new(types));
     NGX_CONF_OK
 }
 

@@ -15,7 +15,7 @@ use ngx::ffi::{
     ngx_queue_insert_before, ngx_queue_remove, ngx_queue_t,
 };
 
-use crate::stream::Ctx;
+use crate::stream::Stream;
 
 /// How often the watcher looks at `ngx_exiting`, and how often it looks at the streams once
 /// the worker is exiting.
@@ -100,7 +100,7 @@ extern "C" fn watch(ev: *mut ngx_event_t) {
             while q != head {
                 // Taken first: draining a stream may remove it from the queue.
                 let next = (*q).next;
-                Ctx::from_drain_link(q).drain_if_due(elapsed);
+                Stream::from_drain_link(q).drain_if_due(elapsed);
                 q = next;
             }
         }

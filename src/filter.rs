@@ -5,20 +5,22 @@
 //! `u->buffering`, so clearing the flag here takes the same path as an upstream
 //! `X-Accel-Buffering: no`: every buffer is forwarded with `flush` as soon as it is read.
 
+use core::cell::Cell;
 use core::mem::size_of;
 use core::ptr;
 
 use ngx::core::Status;
 use ngx::ffi::{
-    ngx_http_output_header_filter_pt, ngx_http_request_t, ngx_http_top_header_filter,
-    ngx_http_upstream_conf_t, ngx_http_upstream_t, ngx_int_t, ngx_list_push, ngx_list_t,
-    ngx_palloc, ngx_table_elt_t, NGX_HTTP_HEAD, NGX_HTTP_NOT_MODIFIED, NGX_HTTP_NO_CONTENT,
-    NGX_HTTP_OK, NGX_HTTP_UPSTREAM_IGN_XA_BUFFERING,
+    ngx_cycle, ngx_http_output_header_filter_pt, ngx_http_request_t, ngx_http_top_header_filter,
+    ngx_http_upstream_conf_t, ngx_http_upstream_t, ngx_int_t, ngx_list_push, ngx_list_t, ngx_log_t,
+    ngx_msec_t, ngx_palloc, ngx_pool_t, ngx_table_elt_t, NGX_HTTP_HEAD, NGX_HTTP_NOT_MODIFIED,
+    NGX_HTTP_NO_CONTENT, NGX_HTTP_OK, NGX_HTTP_UPSTREAM_IGN_XA_BUFFERING,
 };
 use ngx::http::{list_iterator, HttpModuleLocationConf};
+use ngx::log::{check_mask, DebugMask};
 use ngx::ngx_log_debug;
 
-use sse_auto_core::media_type::{self, EVENT_STREAM};
+use sse_auto_core::media_type::EVENT_STREAM;
 
 use crate::config::LocConf;
 use crate::stream::Ctx;
@@ -47,22 +49,19 @@ extern "C" fn header_filter(r: *mut ngx_http_request_t) -> ngx_int_t {
     let req = unsafe { &mut *r };
 
     if let Some(lcf) = Module::location_conf(req) {
-        let decision = decide(req, lcf);
-        // SAFETY: a request always has a connection with a log.
-        let log = unsafe { (*req.connection).log };
-        match decision {
+        match decide(req, lcf) {
             Decision::Switch(media_type) => {
-                ngx_log_debug!(
-                    log,
-                    "sse_auto: \"{}\" response switched to unbuffered",
-                    String::from_utf8_lossy(media_type)
-                );
                 if switch(req, lcf, media_type).is_err() {
                     return Status::NGX_ERROR.into();
                 }
             }
             Decision::Skip(reason) => {
-                ngx_log_debug!(log, "sse_auto: response left alone: {reason}");
+                // SAFETY: a request always has a connection with a log.
+                let log = unsafe { (*req.connection).log };
+                // SAFETY: the connection's log is valid for the request's lifetime.
+                if check_mask(DebugMask::Http, unsafe { (*log).log_level }) {
+                    log_skip(log, reason);
+                }
             }
         }
     }
@@ -73,6 +72,13 @@ extern "C" fn header_filter(r: *mut ngx_http_request_t) -> ngx_int_t {
         Some(next) => unsafe { next(r) },
         None => Status::NGX_ERROR.into(),
     }
+}
+
+/// Out of line, so the filter's common path stays a handful of tests.
+#[cold]
+#[inline(never)]
+fn log_skip(log: *mut ngx_log_t, reason: &str) {
+    ngx_log_debug!(mask: DebugMask::Http, log, "sse_auto: response left alone: {reason}");
 }
 
 /// The one guard: cheap tests first, as this runs for every response of every location.
@@ -111,8 +117,7 @@ fn decide<'a>(r: &ngx_http_request_t, lcf: &'a LocConf) -> Decision<'a> {
         return Decision::Skip("no body to stream");
     }
 
-    let Some(media_type) = media_type::find(r.headers_out.content_type.as_bytes(), lcf.types())
-    else {
+    let Some(media_type) = lcf.find_type(r.headers_out.content_type.as_bytes()) else {
         return Decision::Skip("not a stream media type");
     };
 
@@ -144,31 +149,28 @@ fn upstream_asks_buffering(u: &ngx_http_upstream_t) -> bool {
     asks
 }
 
+/// Switches a response to non-buffered mode: the rarely taken branch of the filter.
+#[inline(never)]
 fn switch(r: &mut ngx_http_request_t, lcf: &LocConf, media_type: &[u8]) -> Result<(), ()> {
+    // SAFETY: a request always has a connection with a log.
+    let log = unsafe { (*r.connection).log };
+    ngx_log_debug!(
+        mask: DebugMask::Http,
+        log,
+        "sse_auto: \"{}\" response switched to unbuffered",
+        String::from_utf8_lossy(media_type)
+    );
+
     // SAFETY: checked non-null in decide().
     let u = unsafe { &mut *r.upstream };
     u.set_buffering(0);
 
     // Non-buffered mode re-arms the upstream read timer with u->conf->read_timeout after every
-    // read. u->conf is the location's, shared by all its requests: give this one a copy.
+    // read. u->conf is the location's, shared with its other responses: streams get their own.
     // SAFETY: decide() checked u.conf is not null; it points to a complete configuration.
-    let ucf = unsafe { &*u.conf };
-    let timeout = lcf.stream_read_timeout(ucf.read_timeout);
-    if timeout != ucf.read_timeout {
-        // SAFETY: allocates from the request pool, which outlives the upstream.
-        let copy = unsafe { ngx_palloc(r.pool, size_of::<ngx_http_upstream_conf_t>()) }
-            .cast::<ngx_http_upstream_conf_t>();
-        if copy.is_null() {
-            return Err(());
-        }
-        // SAFETY: copy is a fresh allocation of the right size; the fields it shares by
-        // pointer (arrays, hashes) are read-only after configuration.
-        unsafe {
-            copy.write(ptr::read(u.conf));
-            (*copy).read_timeout = timeout;
-        }
-        u.conf = copy;
-    }
+    let timeout = lcf.stream_read_timeout(unsafe { (*u.conf).read_timeout });
+    // SAFETY: as above; the request pool outlives the upstream.
+    u.conf = unsafe { lcf.stream_upstream.get(u.conf, timeout, r.pool) }.ok_or(())?;
 
     // Heartbeats and draining need event boundaries: event streams only. NDJSON and text
     // streams have no comment syntax, and no way to tell a client where to resume.
@@ -183,6 +185,74 @@ fn switch(r: &mut ngx_http_request_t, lcf: &LocConf, media_type: &[u8]) -> Resul
         add_hint(&mut r.headers_out.headers)?;
     }
     Ok(())
+}
+
+/// The upstream configuration a location's switched streams use: the location's own with the
+/// stream read timeout. Made once per worker, on first use, from the cycle pool, so streams
+/// share it instead of each carrying a copy.
+pub struct StreamUpstreamConf {
+    /// The configuration copied (the location's), and the copy.
+    of: Cell<*mut ngx_http_upstream_conf_t>,
+    copy: Cell<*mut ngx_http_upstream_conf_t>,
+}
+
+impl Default for StreamUpstreamConf {
+    fn default() -> Self {
+        Self {
+            of: Cell::new(ptr::null_mut()),
+            copy: Cell::new(ptr::null_mut()),
+        }
+    }
+}
+
+impl core::fmt::Debug for StreamUpstreamConf {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("StreamUpstreamConf").finish_non_exhaustive()
+    }
+}
+
+impl StreamUpstreamConf {
+    /// The configuration for a stream whose upstream has `ucf`; `ucf` itself when the stream
+    /// read timeout is its own.
+    ///
+    /// # Safety
+    ///
+    /// `ucf` is an upstream configuration of the running cycle; `request_pool` is the pool of
+    /// the request the stream belongs to.
+    unsafe fn get(
+        &self,
+        ucf: *mut ngx_http_upstream_conf_t,
+        timeout: ngx_msec_t,
+        request_pool: *mut ngx_pool_t,
+    ) -> Option<*mut ngx_http_upstream_conf_t> {
+        if (*ucf).read_timeout == timeout {
+            return Some(ucf);
+        }
+        if self.of.get() == ucf {
+            return Some(self.copy.get());
+        }
+        // Every response of a location normally has the same upstream configuration; should
+        // one differ from the first, its streams get a copy each, in the request pool.
+        let first = self.of.get().is_null();
+        let pool = if first {
+            (*ngx_cycle).pool
+        } else {
+            request_pool
+        };
+        let copy = ngx_palloc(pool, size_of::<ngx_http_upstream_conf_t>())
+            .cast::<ngx_http_upstream_conf_t>();
+        if copy.is_null() {
+            return None;
+        }
+        // The fields it shares by pointer (arrays, hashes) are read-only after configuration.
+        copy.write(ptr::read(ucf));
+        (*copy).read_timeout = timeout;
+        if first {
+            self.of.set(ucf);
+            self.copy.set(copy);
+        }
+        Some(copy)
+    }
 }
 
 /// Adds `X-Accel-Buffering: no`, so a proxy in front (often a stock nginx on a panel host)

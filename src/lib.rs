@@ -29,6 +29,7 @@ impl HttpModule for Module {
 
     unsafe extern "C" fn preconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
         // SAFETY: nginx passes the configuration being parsed.
+        stream::preconfigure();
         match unsafe { cf.as_mut() } {
             Some(cf) => variable::add(cf).into(),
             None => Status::NGX_ERROR.into(),

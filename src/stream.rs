@@ -11,8 +11,8 @@ use ngx::ffi::{
     ngx_add_timer, ngx_buf_t, ngx_chain_t, ngx_current_msec, ngx_del_timer, ngx_event_t,
     ngx_http_finalize_request, ngx_http_output_body_filter_pt, ngx_http_output_filter,
     ngx_http_request_t, ngx_http_run_posted_requests, ngx_http_top_body_filter, ngx_int_t,
-    ngx_msec_t, ngx_pcalloc, ngx_pool_cleanup_add, ngx_post_event, ngx_posted_events, ngx_queue_t,
-    ngx_str_t, NGX_LOG_INFO,
+    ngx_msec_t, ngx_palloc, ngx_pcalloc, ngx_pool_cleanup_add, ngx_post_event, ngx_posted_events,
+    ngx_queue_t, ngx_str_t, NGX_LOG_INFO,
 };
 use ngx::http::HttpModule;
 use ngx::ngx_log_error;
@@ -22,18 +22,34 @@ use crate::{drain, Module};
 
 static mut NEXT_BODY_FILTER: ngx_http_output_body_filter_pt = None;
 
+/// Whether the body filter is in the filter chain that serves requests. Heartbeats and
+/// draining need it; it is installed only when some location enables one of them, so other
+/// configurations pay nothing per buffer. Kept next to the chain itself (both are process
+/// globals rebuilt by every configuration load), so a stream is tracked only when its buffers
+/// pass the filter.
+static mut BODY_FILTER_INSTALLED: bool = false;
+
+/// Set while the configuration is read when some location enables heartbeats or draining.
+static mut BODY_FILTER_WANTED: bool = false;
+
 /// An SSE comment line and the empty line that ends it: ignored by every client.
 static HEARTBEAT: &[u8] = b":\n\n";
 
-/// Per-request state, present only on responses the module switched.
+/// Per-request state of a switched response, in the module's request context slot.
 #[repr(C)]
 pub struct Ctx {
     /// The configured media type that matched, for `$sse_auto`.
     pub matched: ngx_str_t,
+    /// Event boundaries, heartbeats and draining; null when the stream has none of them.
+    stream: *mut Stream,
+}
+
+/// What a stream with heartbeats or draining needs: allocated only for those.
+pub struct Stream {
     request: *mut ngx_http_request_t,
     /// Whether the forwarded bytes end between two events.
     boundary: EventBoundary,
-    /// `sse_auto_heartbeat` for this stream; 0 when off or not an event stream.
+    /// `sse_auto_heartbeat` for this stream; 0 when off.
     heartbeat_ms: ngx_msec_t,
     /// When the stream was switched, for the log.
     started: ngx_msec_t,
@@ -42,7 +58,7 @@ pub struct Ctx {
     heartbeat: ngx_event_t,
     heartbeat_buf: ngx_buf_t,
     heartbeat_out: ngx_chain_t,
-    /// `sse_auto_drain` for this stream; 0 when off or not an event stream.
+    /// `sse_auto_drain` for this stream; 0 when off.
     drain_ms: ngx_msec_t,
     /// The worker is exiting and the drain delay is over: end at the next event boundary.
     draining: bool,
@@ -53,25 +69,28 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// Allocates the state of a switched response from the request pool and attaches it to the
-    /// request; its timer is removed when the request pool is destroyed.
-    pub fn create<'r>(
-        r: &'r mut ngx_http_request_t,
+    /// Attaches the state of a switched response to the request, from the request pool.
+    /// Heartbeats and draining are set up when asked for and the body filter is installed;
+    /// their timers are removed when the request pool is destroyed.
+    pub fn create(
+        r: &mut ngx_http_request_t,
         matched: &[u8],
         heartbeat_ms: ngx_msec_t,
         drain_ms: ngx_msec_t,
-    ) -> Option<&'r mut Ctx> {
+    ) -> Option<()> {
         // SAFETY: allocation from the request pool, which outlives everything that uses ctx.
-        let ctx = unsafe { ngx_pcalloc(r.pool, size_of::<Ctx>()) }.cast::<Ctx>();
+        let ctx = unsafe { ngx_palloc(r.pool, size_of::<Ctx>()) }.cast::<Ctx>();
         if ctx.is_null() {
             return None;
         }
-        // SAFETY: the request pool is valid; nginx initialises the returned cleanup entry's
-        // next link, we fill in the rest.
-        let cln = unsafe { ngx_pool_cleanup_add(r.pool, 0).as_mut() }?;
-
-        // SAFETY: ctx is a fresh allocation of the right size. The nginx structures are plain
-        // C data for which all-zero is the initial state nginx itself uses (ngx_pcalloc).
+        // SAFETY: read while requests are served, written only while configuring.
+        let tracked = unsafe { BODY_FILTER_INSTALLED } && (heartbeat_ms > 0 || drain_ms > 0);
+        let stream = if tracked {
+            Stream::create(r, heartbeat_ms, drain_ms)?
+        } else {
+            ptr::null_mut()
+        };
+        // SAFETY: ctx is a fresh allocation of the right size.
         unsafe {
             ctx.write(Ctx {
                 // The configured type lives as long as the configuration.
@@ -79,6 +98,52 @@ impl Ctx {
                     len: matched.len(),
                     data: matched.as_ptr().cast_mut(),
                 },
+                stream,
+            });
+            // r.ctx has one slot per HTTP module; ctx_index is ours.
+            *r.ctx.add(Module::module().ctx_index) = ctx.cast::<c_void>();
+        }
+        // SAFETY: null, or the Stream just made; nothing else refers to it yet.
+        if let Some(stream) = unsafe { stream.as_mut() } {
+            // A stream that stays quiet from its start gets heartbeats too.
+            stream.arm_heartbeat();
+            if drain_ms > 0 {
+                drain::register(&mut stream.drain_link);
+            }
+        }
+        Some(())
+    }
+
+    /// The module's context of a request, if the filter switched it.
+    pub fn get(r: &ngx_http_request_t) -> Option<&Ctx> {
+        // SAFETY: r.ctx has one slot per HTTP module; ours is null or a Ctx made by create().
+        unsafe {
+            (*r.ctx.add(Module::module().ctx_index))
+                .cast::<Ctx>()
+                .as_ref()
+        }
+    }
+}
+
+impl Stream {
+    fn create(
+        r: &mut ngx_http_request_t,
+        heartbeat_ms: ngx_msec_t,
+        drain_ms: ngx_msec_t,
+    ) -> Option<*mut Stream> {
+        // SAFETY: allocation from the request pool, which outlives everything that uses it.
+        let stream = unsafe { ngx_pcalloc(r.pool, size_of::<Stream>()) }.cast::<Stream>();
+        if stream.is_null() {
+            return None;
+        }
+        // SAFETY: the request pool is valid; nginx initialises the returned cleanup entry's
+        // next link, we fill in the rest.
+        let cln = unsafe { ngx_pool_cleanup_add(r.pool, 0).as_mut() }?;
+
+        // SAFETY: stream is a fresh allocation of the right size. The nginx structures are
+        // plain C data for which all-zero is the initial state nginx itself uses (ngx_pcalloc).
+        unsafe {
+            stream.write(Stream {
                 request: r,
                 boundary: EventBoundary::new(),
                 heartbeat_ms,
@@ -94,61 +159,45 @@ impl Ctx {
             });
         }
         // SAFETY: just initialised.
-        let ctx_ref = unsafe { &mut *ctx };
-        ctx_ref.heartbeat.handler = Some(heartbeat_handler);
-        ctx_ref.heartbeat.data = ctx.cast();
+        let s = unsafe { &mut *stream };
+        s.heartbeat.handler = Some(heartbeat_handler);
+        s.heartbeat.data = stream.cast();
         // SAFETY: a request always has a connection with a log.
-        ctx_ref.heartbeat.log = unsafe { (*r.connection).log };
+        s.heartbeat.log = unsafe { (*r.connection).log };
         // A quiet stream's heartbeat must not keep a shutting-down worker alive.
-        ctx_ref.heartbeat.set_cancelable(1);
-        ctx_ref.drain_event.handler = Some(end_drained);
-        ctx_ref.drain_event.data = ctx.cast();
-        ctx_ref.drain_event.log = ctx_ref.heartbeat.log;
+        s.heartbeat.set_cancelable(1);
+        s.drain_event.handler = Some(end_drained);
+        s.drain_event.data = stream.cast();
+        s.drain_event.log = s.heartbeat.log;
 
         cln.handler = Some(cleanup);
-        cln.data = ctx.cast();
-
-        // SAFETY: r.ctx has one slot per HTTP module; ctx_index is ours.
-        unsafe { *r.ctx.add(Module::module().ctx_index) = ctx.cast::<c_void>() };
-
-        // A stream that stays quiet from its start gets heartbeats too.
-        ctx_ref.arm_heartbeat();
-        if drain_ms > 0 {
-            drain::register(&mut ctx_ref.drain_link);
-        }
-        Some(ctx_ref)
+        cln.data = stream.cast();
+        Some(stream)
     }
 
-    /// The module's context of a request, if the filter switched it.
-    pub fn get(r: &ngx_http_request_t) -> Option<&Ctx> {
-        // SAFETY: r.ctx has one slot per HTTP module; ours is null or a Ctx made by create().
-        unsafe {
-            (*r.ctx.add(Module::module().ctx_index))
-                .cast::<Ctx>()
-                .as_ref()
-        }
-    }
-
-    /// As `get`, for changing the state.
+    /// The tracked stream of a request, if it has one.
     ///
     /// # Safety
     ///
-    /// `r` is a live request, and no other reference to its Ctx exists for `'a`.
-    unsafe fn get_mut<'a>(r: *const ngx_http_request_t) -> Option<&'a mut Ctx> {
-        (*(*r).ctx.add(Module::module().ctx_index))
-            .cast::<Ctx>()
-            .as_mut()
+    /// `r` is a live request, and no other reference to its Stream exists for `'a`.
+    #[inline(always)]
+    unsafe fn of<'a>(r: *const ngx_http_request_t) -> Option<&'a mut Stream> {
+        let ctx = (*(*r).ctx.add(Module::module().ctx_index)).cast::<Ctx>();
+        match ctx.as_ref() {
+            Some(ctx) => ctx.stream.as_mut(),
+            None => None,
+        }
     }
 
     /// The stream whose `drain_link` is `q`.
     ///
     /// # Safety
     ///
-    /// `q` is the `drain_link` of a live Ctx, and no other reference to it exists.
-    pub unsafe fn from_drain_link<'a>(q: *mut ngx_queue_t) -> &'a mut Ctx {
+    /// `q` is the `drain_link` of a live Stream, and no other reference to it exists.
+    pub unsafe fn from_drain_link<'a>(q: *mut ngx_queue_t) -> &'a mut Stream {
         &mut *q
-            .byte_sub(core::mem::offset_of!(Ctx, drain_link))
-            .cast::<Ctx>()
+            .byte_sub(core::mem::offset_of!(Stream, drain_link))
+            .cast::<Stream>()
     }
 
     /// Called by the worker's watcher once it is exiting: starts draining when the stream's
@@ -184,24 +233,44 @@ impl Ctx {
     }
 }
 
-/// Installs the body filter; called from postconfiguration.
+/// Called by the configuration merge when a location enables heartbeats or draining.
+pub fn want_body_filter() {
+    // SAFETY: the configuration is read single-threaded.
+    unsafe { BODY_FILTER_WANTED = true };
+}
+
+/// Starts reading a configuration; called from preconfiguration.
+pub fn preconfigure() {
+    // SAFETY: the configuration is read single-threaded.
+    unsafe { BODY_FILTER_WANTED = false };
+}
+
+/// Installs the body filter if the configuration needs it; called from postconfiguration,
+/// after every location is merged.
 pub fn init() {
-    // SAFETY: postconfiguration runs single-threaded while the configuration is read.
+    // SAFETY: postconfiguration runs single-threaded while the configuration is read; each
+    // load rebuilds the whole filter chain, and the flag with it.
     unsafe {
-        NEXT_BODY_FILTER = ngx_http_top_body_filter;
-        ngx_http_top_body_filter = Some(body_filter);
+        BODY_FILTER_INSTALLED = BODY_FILTER_WANTED;
+        if BODY_FILTER_INSTALLED {
+            NEXT_BODY_FILTER = ngx_http_top_body_filter;
+            ngx_http_top_body_filter = Some(body_filter);
+        }
     }
 }
 
 extern "C" fn body_filter(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) -> ngx_int_t {
     // SAFETY: nginx passes a valid request to every body filter; the module's own code is
-    // the only user of its Ctx, and never re-enters this filter while holding it.
-    let tracked = unsafe { Ctx::get_mut(r) }.filter(|ctx| ctx.heartbeat_ms > 0 || ctx.drain_ms > 0);
+    // the only user of its Stream, and never re-enters this filter while holding it.
+    match unsafe { Stream::of(r) } {
+        None => next_body_filter(r, chain),
+        Some(stream) => track(stream, r, chain),
+    }
+}
 
-    let Some(ctx) = tracked else {
-        return next_body_filter(r, chain);
-    };
-
+/// The body filter of a tracked stream: notes event boundaries and the end of the response.
+#[inline(never)]
+fn track(ctx: &mut Stream, r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) -> ngx_int_t {
     let mut forwarded = false;
     let mut cl = chain;
     // SAFETY: the chain and its buffers are valid for the duration of the call.
@@ -249,11 +318,11 @@ fn next_body_filter(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) -> ngx_
 }
 
 extern "C" fn heartbeat_handler(ev: *mut ngx_event_t) {
-    // SAFETY: the event is the one in a Ctx, whose data points back at it; a pending timer
+    // SAFETY: the event is the one in a Stream, whose data points back at it; a pending timer
     // means the request (and its pool holding ctx) is alive: the pool cleanup deletes it.
     // References to ctx are kept short: the output filter below re-enters body_filter, which
     // takes its own.
-    let ctx_ptr = unsafe { (*ev).data.cast::<Ctx>() };
+    let ctx_ptr = unsafe { (*ev).data.cast::<Stream>() };
     let (r, out) = {
         // SAFETY: see above.
         let ctx = unsafe { &mut *ctx_ptr };
@@ -341,10 +410,10 @@ unsafe fn end_after_client_error(r: *mut ngx_http_request_t) {
 /// Ends a drained stream where it stands, at an event boundary, as if the upstream had
 /// finished its response: the client gets a complete response and reconnects.
 extern "C" fn end_drained(ev: *mut ngx_event_t) {
-    // SAFETY: the event is the drain event of a live Ctx (the pool cleanup cancels it).
-    let ctx = unsafe { &mut *(*ev).data.cast::<Ctx>() };
+    // SAFETY: the event is the drain event of a live Stream (the pool cleanup cancels it).
+    let ctx = unsafe { &mut *(*ev).data.cast::<Stream>() };
     let r = ctx.request;
-    // SAFETY: the request is alive while its Ctx is.
+    // SAFETY: the request is alive while its Stream is.
     let (req, c) = unsafe { (&mut *r, (*r).connection) };
     // SAFETY: the filter switched only upstream responses: upstream is set.
     let u = unsafe { &mut *req.upstream };
@@ -390,7 +459,7 @@ extern "C" fn end_drained(ev: *mut ngx_event_t) {
 
 extern "C" fn cleanup(data: *mut c_void) {
     // SAFETY: registered in create() with ctx as data; runs while the pool still exists.
-    let ctx = unsafe { &mut *data.cast::<Ctx>() };
+    let ctx = unsafe { &mut *data.cast::<Stream>() };
     ctx.finished = true;
     ctx.stop_heartbeat();
     drain::cancel(&mut ctx.drain_event);

@@ -67,7 +67,7 @@ EOF
 
 make_cert($t);
 $t->run_daemon(\&sse_daemon, port(8081));
-$t->run()->plan(11);
+$t->run()->plan(13);
 $t->waitforsocket('127.0.0.1:' . port(8081));
 
 ###############################################################################
@@ -96,6 +96,16 @@ is($s->{exit}, 0, 'stream completed normally');
 isnt(seqs($p), '1,2', 'plain response of the same location: cut by proxy_read_timeout');
 is($p->{exit}, 18, 'plain response: truncated');
 isnt(seqs($o), '1,2', 'sse_auto off: stream cut by proxy_read_timeout');
+
+# the location's streams share the copy of its upstream configuration the first one made:
+# the next stream has the stream timeout too, and the location's own is unchanged
+
+$sse = start('/events' . query(n => 2, gap => 2500));
+$plain = start('/plain' . query(n => 2, gap => 2500, ct => 'text/plain', fmt => 'line'));
+($s, $p) = map { sse_finish($_) } $sse, $plain;
+
+is(seqs($s), '1,2', 'next stream of the location: survives proxy_read_timeout');
+isnt(seqs($p), '1,2', 'next plain response of the location: still cut');
 
 # sse_auto_read_timeout set explicitly is used as given, also when shorter than the default
 

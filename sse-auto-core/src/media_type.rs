@@ -83,6 +83,77 @@ pub fn find<'a, T: AsRef<[u8]>>(value: &[u8], types: &'a [T]) -> Option<&'a T> {
     })
 }
 
+/// The configured stream types with a quick rejection test in front of `find`.
+///
+/// Most responses are not streams, so the common answer must be the cheap one: a value shorter
+/// than every type, or whose first eight bytes differ (ignoring case) from those of every type,
+/// cannot match and is rejected without a call. The test is sound (it never rejects a value
+/// `find` would match); the differential tests check that too.
+#[derive(Debug, Clone, Default)]
+pub struct Matcher {
+    types: Vec<Box<[u8]>>,
+    /// The shortest type's length.
+    min_len: usize,
+    /// The first eight bytes of each type, as `head` computes them; empty when a type is
+    /// shorter than eight bytes (then only `min_len` is tested).
+    heads: Vec<u64>,
+}
+
+/// Setting bit 5 of every byte folds ASCII case: two bytes equal ignoring ASCII case are equal
+/// after it (other bytes may become equal too; that only makes the test pass more often).
+const FOLD: u64 = 0x2020_2020_2020_2020;
+
+fn head(bytes: &[u8; 8]) -> u64 {
+    u64::from_le_bytes(*bytes) | FOLD
+}
+
+impl Matcher {
+    /// `types` as `parse_config_type` makes them; their order is kept (`find` returns the first
+    /// that matches).
+    pub fn new(types: Vec<Box<[u8]>>) -> Self {
+        let min_len = types.iter().map(|t| t.len()).min().unwrap_or(0);
+        let heads = types
+            .iter()
+            .map(|t| t.first_chunk::<8>().map(head))
+            .collect::<Option<Vec<u64>>>()
+            .unwrap_or_default();
+        Self {
+            types,
+            min_len,
+            heads,
+        }
+    }
+
+    pub fn types(&self) -> &[Box<[u8]>] {
+        &self.types
+    }
+
+    /// False when no configured type can be the media type of `value`; true when one may be.
+    #[inline(always)]
+    pub fn may_match(&self, value: &[u8]) -> bool {
+        // Leading whitespace only makes a matching value longer than its type.
+        if value.len() < self.min_len {
+            return false;
+        }
+        if self.heads.is_empty() {
+            return true;
+        }
+        match value.first_chunk::<8>() {
+            Some(first) if !is_ows(first[0]) => self.heads.contains(&head(first)),
+            _ => true,
+        }
+    }
+
+    /// The configured type that is the media type of the `Content-Type` value `value`.
+    #[inline(always)]
+    pub fn find(&self, value: &[u8]) -> Option<&[u8]> {
+        if !self.may_match(value) {
+            return None;
+        }
+        find(value, &self.types).map(|t| &**t)
+    }
+}
+
 /// Validates a media type given in the configuration and returns it lowercased, or `None` when it
 /// is not a bare `type/subtype` (parameters and wildcards are not accepted).
 pub fn parse_config_type(value: &[u8]) -> Option<Vec<u8>> {
@@ -100,7 +171,50 @@ mod tests {
     const SSE: &[&[u8]] = &[EVENT_STREAM];
 
     fn is_sse(value: &[u8]) -> bool {
-        find(value, SSE).is_some()
+        let found = find(value, SSE).is_some();
+        let matcher = Matcher::new(vec![EVENT_STREAM.into()]);
+        assert_eq!(matcher.find(value).is_some(), found, "{value:?}");
+        found
+    }
+
+    fn matcher(types: &[&[u8]]) -> Matcher {
+        Matcher::new(types.iter().map(|&t| t.into()).collect())
+    }
+
+    #[test]
+    fn matcher_rejects_quickly_and_soundly() {
+        let m = matcher(&[EVENT_STREAM, b"application/x-ndjson"]);
+        // Shorter than every type, or a different first eight bytes: rejected up front.
+        for v in [
+            &b"text/plain"[..],
+            b"text/html; charset=utf-8",
+            b"application/json",
+        ] {
+            assert!(!m.may_match(v), "{:?}", String::from_utf8_lossy(v));
+            assert_eq!(m.find(v), None);
+        }
+        // Case and leading whitespace do not hide a match.
+        for (v, t) in [
+            (&b"TEXT/EVENT-STREAM"[..], EVENT_STREAM),
+            (b"  text/event-stream; charset=utf-8", EVENT_STREAM),
+            (b"\tApplication/X-NDJSON", b"application/x-ndjson"),
+        ] {
+            assert!(m.may_match(v));
+            assert_eq!(m.find(v), Some(t));
+        }
+        // Same first eight bytes, but not the type: `find` decides.
+        assert!(m.may_match(b"text/event-streamX"));
+        assert_eq!(m.find(b"text/event-streamX"), None);
+    }
+
+    #[test]
+    fn matcher_with_short_types_tests_length_only() {
+        let m = matcher(&[EVENT_STREAM, b"a/b"]);
+        assert!(m.may_match(b"x/yz"));
+        assert_eq!(m.find(b"A/B"), Some(&b"a/b"[..]));
+        assert_eq!(m.find(b"a/"), None);
+        assert_eq!(m.find(b"Text/Event-Stream"), Some(EVENT_STREAM));
+        assert_eq!(Matcher::default().find(b"text/event-stream"), None);
     }
 
     #[test]
