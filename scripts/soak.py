@@ -4,8 +4,9 @@ client aborts, upstream resets in the middle of an event, slow clients and reloa
 
     scripts/soak.py --nginx PATH --module PATH [--seconds 600] [--streams 2000]
 
-Everything runs on loopback: nginx (two workers, module loaded, a plain proxy_pass), the
-streaming upstream and the clients, both in this process (asyncio). Reports, as text and JSON:
+Everything runs on loopback: nginx (two workers, module loaded, a plain proxy_pass with
+sse_auto_heartbeat 250ms), the streaming upstream and the clients, both in this process
+(asyncio). Reports, as text and JSON:
 worker crashes ("exited on signal" in the error log), fds and connections of the workers and
 RSS of all nginx processes when idle before and after, and events lost on streams that were
 neither aborted nor reset (must be 0). Exits non-zero when a check fails.
@@ -97,6 +98,7 @@ class Stats:
         self.errors = 0
         self.error_examples = []
         self.events = 0
+        self.heartbeats = 0
 
     def count(self, kind, key):
         self.kinds.setdefault(kind, {}).setdefault(key, 0)
@@ -151,6 +153,9 @@ async def client(port, sid, kind, stats):
             body += data
             while b"\n\n" in body:
                 event, body = body.split(b"\n\n", 1)
+                if event == b":":
+                    stats.heartbeats += 1  # sse_auto_heartbeat; one inside an event corrupts it
+                    continue
                 m = re.search(rb"stream=(\d+) seq=(\d+)", event)
                 if not m or m.group(1).decode() != str(sid):
                     raise ValueError(f"corrupt event {event[:60]!r}")
@@ -265,7 +270,9 @@ async def main():
     with open(f"{tmp}/nginx.conf", "w") as f:
         f.write(CONF.format(
             load_module=f"load_module {a.module};" if a.module else "",
-            buffering="" if a.module else "proxy_buffering off;",
+            # with the module: heartbeats in every gap over 250 ms, so the heartbeat and its
+            # failed writes to aborted clients run under the faults too
+            buffering="sse_auto_heartbeat 250ms;" if a.module else "proxy_buffering off;",
             dir=tmp, port=a.port, upstream=up_port))
 
     server = await asyncio.start_server(upstream, "127.0.0.1", up_port, backlog=4096)
@@ -319,7 +326,7 @@ async def main():
     }
     report = {
         "seconds": round(duration), "streams": a.streams, "reloads": a.reloads,
-        "events": stats.events, "kinds": stats.kinds, "lost": stats.lost,
+        "events": stats.events, "heartbeats": stats.heartbeats, "kinds": stats.kinds, "lost": stats.lost,
         "lost_examples": stats.lost_examples[:5], "errors": stats.errors,
         "error_examples": stats.error_examples[:5], "crashes": crashes, "alerts": alerts,
         "before": before, "after": after, "rss_change": round(rss_change, 4),
@@ -331,7 +338,7 @@ async def main():
 
     print(f"soak ({'sse_auto' if a.module else 'stock nginx, proxy_buffering off'}): "
           f"{a.streams} concurrent streams for {round(duration)} s, {a.reloads} reloads, "
-          f"{stats.events} events")
+          f"{stats.events} events, {stats.heartbeats} heartbeats")
     for kind, counts in sorted(stats.kinds.items()):
         print(f"  {kind:7} " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     print(f"  worker crashes {crashes}, alerts {alerts}, client errors {stats.errors}, "
