@@ -81,11 +81,15 @@ fn log_skip(log: *mut ngx_log_t, reason: &str) {
     ngx_log_debug!(mask: DebugMask::Http, log, "sse_auto: response left alone: {reason}");
 }
 
-/// The one guard: cheap tests first, as this runs for every response of every location.
+/// The one guard: it runs for every response of every location, so the media type comes
+/// first: it is what rejects nearly every other response, most often in its first bytes.
 fn decide<'a>(r: &ngx_http_request_t, lcf: &'a LocConf) -> Decision<'a> {
     if lcf.enable == 0 {
         return Decision::Skip("sse_auto off");
     }
+    let Some(media_type) = lcf.find_type(r.headers_out.content_type.as_bytes()) else {
+        return Decision::Skip("not a stream media type");
+    };
     if !ptr::eq(r, r.main) {
         // SSI includes, auth_request, mirrors: the main request decides how it is sent.
         return Decision::Skip("subrequest");
@@ -116,10 +120,6 @@ fn decide<'a>(r: &ngx_http_request_t, lcf: &'a LocConf) -> Decision<'a> {
     {
         return Decision::Skip("no body to stream");
     }
-
-    let Some(media_type) = lcf.find_type(r.headers_out.content_type.as_bytes()) else {
-        return Decision::Skip("not a stream media type");
-    };
 
     if ucf.ignore_headers & NGX_HTTP_UPSTREAM_IGN_XA_BUFFERING as usize == 0
         && upstream_asks_buffering(u)
