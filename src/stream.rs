@@ -182,11 +182,7 @@ impl Stream {
     /// `r` is a live request, and no other reference to its Stream exists for `'a`.
     #[inline(always)]
     unsafe fn of<'a>(r: *const ngx_http_request_t) -> Option<&'a mut Stream> {
-        let ctx = (*(*r).ctx.add(Module::module().ctx_index)).cast::<Ctx>();
-        match ctx.as_ref() {
-            Some(ctx) => ctx.stream.as_mut(),
-            None => None,
-        }
+        Ctx::get(&*r).and_then(|ctx| ctx.stream.as_mut())
     }
 
     /// The stream whose `drain_link` is `q`.

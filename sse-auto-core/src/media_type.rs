@@ -124,10 +124,6 @@ impl Matcher {
         }
     }
 
-    pub fn types(&self) -> &[Box<[u8]>] {
-        &self.types
-    }
-
     /// False when no configured type can be the media type of `value`; true when one may be.
     #[inline(always)]
     pub fn may_match(&self, value: &[u8]) -> bool {
