@@ -42,6 +42,28 @@ fn main() {
         }
     }
 
+    // What kind of nginx core the tree is: OpenResty patches nginx's core, which changes
+    // structure layouts (see `compat`). Read from the headers the bindings are made from, not
+    // from a version number.
+    println!("cargo::rustc-check-cfg=cfg(ngx_openresty)");
+    println!("cargo::rustc-check-cfg=cfg(ngx_upstream_timeout_fields)");
+    println!("cargo::rerun-if-env-changed=DEP_NGINX_INCLUDE");
+    let includes = std::env::var_os("DEP_NGINX_INCLUDE").unwrap_or_default();
+    let header_has = |name: &str, needle: &str| {
+        std::env::split_paths(&includes).any(|dir| {
+            std::fs::read_to_string(dir.join(name)).is_ok_and(|text| text.contains(needle))
+        })
+    };
+    // OpenResty's core declares the privileged agent process; vanilla nginx has none.
+    if header_has("ngx_process_cycle.h", "ngx_is_privileged_agent") {
+        println!("cargo::rustc-cfg=ngx_openresty");
+    }
+    // OpenResty's upstream_timeout_fields patch: per-request connect/send/read timeouts in
+    // ngx_http_upstream_t, which the non-buffered path re-arms its read timer from.
+    if header_has("ngx_http_upstream.h", "HAVE_NGX_UPSTREAM_TIMEOUT_FIELDS") {
+        println!("cargo::rustc-cfg=ngx_upstream_timeout_fields");
+    }
+
     // Where the nginx tree lives, for `make paths` (the vendored build puts the binary there).
     println!("cargo::rerun-if-env-changed=DEP_NGINX_BUILD_DIR");
     if let Ok(dir) = std::env::var("DEP_NGINX_BUILD_DIR") {
