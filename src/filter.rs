@@ -158,8 +158,38 @@ impl Response for Facts<'_> {
 
     fn stored(&self) -> bool {
         self.u()
-            .is_some_and(|u| u.store() != 0 || u.cacheable() != 0)
+            .is_some_and(|u| u.store() != 0 || will_cache(self.r, u))
     }
+}
+
+/// Whether nginx will store the buffered response in its cache: cacheable so far, and the
+/// tests nginx makes right after the header filter (`proxy_no_cache`, a validity time for
+/// the status) will not change that.
+#[cfg(ngx_feature = "http_cache")]
+fn will_cache(r: &ngx_http_request_t, u: &ngx_http_upstream_t) -> bool {
+    use ngx::ffi::{ngx_http_file_cache_valid, ngx_http_test_predicates, NGX_DECLINED};
+
+    if u.cacheable() == 0 {
+        return false;
+    }
+    // SAFETY: a cacheable response has its module's configuration and r.cache (nginx set it
+    // up when it looked the response up in the cache).
+    let (Some(ucf), Some(cache)) = (unsafe { u.conf.as_ref() }, unsafe { r.cache.as_ref() }) else {
+        return false;
+    };
+    let r = ptr::from_ref(r).cast_mut();
+    // SAFETY: the request and its location's predicates; nginx evaluates them again itself.
+    if unsafe { ngx_http_test_predicates(r, ucf.no_cache) } == NGX_DECLINED as ngx_int_t {
+        return false;
+    }
+    // SAFETY: the location's cache validity list (may be null: the function handles it).
+    cache.valid_sec != 0
+        || unsafe { ngx_http_file_cache_valid(ucf.cache_valid, u.headers_in.status_n) } != 0
+}
+
+#[cfg(not(ngx_feature = "http_cache"))]
+fn will_cache(_r: &ngx_http_request_t, u: &ngx_http_upstream_t) -> bool {
+    u.cacheable() != 0
 }
 
 /// True when the upstream's last valid `X-Accel-Buffering` header says `yes`, the way nginx

@@ -78,7 +78,27 @@ http {
             proxy_cache text;
             proxy_cache_valid 200 1m;
             proxy_ignore_headers Cache-Control;
+            proxy_no_cache $http_authorization;
             add_header X-Cache $upstream_cache_status always;
+            proxy_pass http://127.0.0.1:8081;
+        }
+
+        location /cache/off/ {
+            sse_auto off;
+            proxy_http_version 1.1;
+            proxy_cache text;
+            proxy_cache_valid 200 1m;
+            proxy_ignore_headers Cache-Control;
+            proxy_no_cache $http_authorization;
+            add_header X-Cache $upstream_cache_status always;
+            proxy_pass http://127.0.0.1:8081;
+        }
+
+        location /cache/404/ {
+            proxy_http_version 1.1;
+            proxy_cache text;
+            proxy_cache_valid 200 1m;
+            proxy_ignore_headers Cache-Control;
             proxy_pass http://127.0.0.1:8081;
         }
 
@@ -130,14 +150,14 @@ chmod(0755, $t->testdir());
 
 make_cert($t);
 $t->run_daemon(\&sse_daemon, port(8081));
-$t->run()->plan(33);
+$t->run()->plan(37);
 $t->waitforsocket('127.0.0.1:' . port(8081));
 
 ###############################################################################
 
 sub get {
-	my ($uri, $port) = @_;
-	return sse_get($uri, ssl => 1, port => port($port // 8443));
+	my ($uri, $port, %opts) = @_;
+	return sse_get($uri, ssl => 1, port => port($port // 8443), %opts);
 }
 
 sub text {
@@ -199,6 +219,17 @@ held_ok($first, 'cache: unsized text/plain buffered');
 is($first->{headers}{'x-cache'}, 'MISS', 'cache: first response from the upstream');
 is($second->{headers}{'x-cache'}, 'HIT', 'cache: stored, a HIT next time');
 is(upstream_request($second), upstream_request($first), 'cache: replayed from cache');
+
+# ... but not when nginx will not store it: proxy_no_cache, no validity for the status
+
+my $auth = [ 'Authorization: Bearer x' ];
+$r = get('/cache/stream' . text(chunked => 1, auth => 1), 8443, headers => $auth);
+streams_ok($r, 'cache: proxy_no_cache matches: live');
+isnt($r->{headers}{'x-cache'} // '', 'HIT', 'cache: proxy_no_cache matches: not from cache');
+held_ok(get('/cache/off/stream' . text(chunked => 1, auth => 1), 8443, headers => $auth),
+	'cache: proxy_no_cache matches: control');
+streams_ok(get('/cache/404/stream' . text(chunked => 1, status => 404)),
+	'cache: status without proxy_cache_valid: live');
 
 # sse_auto_unsized_types off: only the stream types stream
 
