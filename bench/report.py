@@ -478,15 +478,27 @@ def main(out):
             parts = line.split()
             if len(parts) in (3, 4) and parts[2].isdigit():
                 rnd = int(parts[3]) if len(parts) == 4 else 1
-                tot[(parts[0], int(parts[1]), rnd)] = int(parts[2])
+                count = parts[1]
+                if count.startswith("u"):
+                    # the unsized page: its own variant, the same run without requests
+                    tot[(parts[0] + "_unsized", int(count[1:]), rnd)] = int(parts[2])
+                else:
+                    tot[(parts[0], int(count), rnd)] = int(parts[2])
+        for (v, c, x), ir in list(tot.items()):
+            if c == 0:
+                tot.setdefault((v + "_unsized", 0, x), ir)
         n = max(k[1] for k in tot)
         rounds = sorted({k[2] for k in tot})
         per_round = {}
         for v in ("cg_plain", "cg_module"):
             per_round[v] = [(tot[(v, n, x)] - tot[(v, 0, x)]) / n for x in rounds
                             if (v, n, x) in tot and (v, 0, x) in tot]
+        for v in ("cg_plain_unsized", "cg_module_unsized"):
+            per_round[v] = [(tot[(v, n, x)] - tot[(v, 0, x)]) / n for x in rounds
+                            if (v, n, x) in tot and (v, 0, x) in tot]
         per = {v: statistics.median(xs) for v, xs in per_round.items() if xs}
         r = ratio(per.get("cg_module"), per.get("cg_plain"))
+        ru = ratio(per.get("cg_module_unsized"), per.get("cg_plain_unsized"))
         summary["p3"] = {"requests": n, "rounds": len(rounds),
                          "totals": {f"{k[0]}:{k[1]}:{k[2]}": v for k, v in tot.items()},
                          "ir_per_request_rounds": per_round,
@@ -502,12 +514,21 @@ def main(out):
         md.append("")
         md.append("| nginx | Ir per request, each round | median |")
         md.append("|---|---|---:|")
-        for v, name in (("cg_plain", "without the module"), ("cg_module", "with load_module sse_auto")):
+        for v, name in (("cg_plain", "without the module"), ("cg_module", "with load_module sse_auto"),
+                        ("cg_plain_unsized", "*HTML without length:* without the module"),
+                        ("cg_module_unsized", "*HTML without length:* with sse_auto (soft-streamed)")):
+            if not per_round.get(v):
+                continue
             each = ", ".join(f"{x:,.0f}" for x in per_round.get(v, []))
             md.append(f"| {name} | {each} | {fmt(per.get(v))} |")
         md.append("")
         if r is not None:
             md.append(f"Ratio with ÷ without (medians): **{r:.4f}** ({(r - 1) * 100:+.2f} %)")
+            md.append("")
+        if ru is not None:
+            summary["p3"]["ratio_unsized"] = ru
+            md.append(f"HTML without length (soft-streamed with the module), ratio: "
+                      f"**{ru:.4f}** ({(ru - 1) * 100:+.2f} %)")
             md.append("")
         fpath = os.path.join(out, "p3_module_functions.txt")
         if os.path.exists(fpath):

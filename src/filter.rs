@@ -23,6 +23,7 @@ use sse_auto_core::decision::{decide, Decision, Response, Upstream};
 use sse_auto_core::media_type::{find, EVENT_STREAM};
 
 use crate::config::LocConf;
+use crate::soft;
 use crate::stream::Ctx;
 use crate::upstream;
 use crate::Module;
@@ -49,13 +50,19 @@ extern "C" fn header_filter(r: *mut ngx_http_request_t) -> ngx_int_t {
             if treat(req, lcf, decision).is_err() {
                 return Status::NGX_ERROR.into();
             }
-        } else {
-            // SAFETY: a request always has a connection with a log.
-            let log = unsafe { (*req.connection).log };
-            // SAFETY: the connection's log is valid for the request's lifetime.
-            if check_mask(DebugMask::Http, unsafe { (*log).log_level }) {
-                log_decision(log, decision, req);
+        } else if decision == Decision::Soft {
+            log_decision_if_debug(req, decision);
+            if !soft::arm(req, lcf) {
+                // SAFETY: a request always has a connection with a log.
+                let log = unsafe { (*req.connection).log };
+                ngx_log_debug!(
+                    mask: DebugMask::Http,
+                    log,
+                    "sse_auto: not soft-streamed: the worker's armed responses are too many"
+                );
             }
+        } else {
+            log_decision_if_debug(req, decision);
         }
     }
 
@@ -64,6 +71,16 @@ extern "C" fn header_filter(r: *mut ngx_http_request_t) -> ngx_int_t {
     match unsafe { NEXT_HEADER_FILTER } {
         Some(next) => unsafe { next(r) },
         None => Status::NGX_ERROR.into(),
+    }
+}
+
+#[inline(always)]
+fn log_decision_if_debug(r: &ngx_http_request_t, decision: Decision) {
+    // SAFETY: a request always has a connection with a log, valid for its lifetime.
+    let log = unsafe { (*r.connection).log };
+    // SAFETY: as above.
+    if check_mask(DebugMask::Http, unsafe { (*log).log_level }) {
+        log_decision(log, decision, r);
     }
 }
 
@@ -165,6 +182,10 @@ impl Response for Facts<'_> {
             ucf.ignore_headers & NGX_HTTP_UPSTREAM_IGN_XA_BUFFERING as usize != 0
         });
         !ignored && upstream_asks_buffering(u)
+    }
+
+    fn soft_enabled(&self) -> bool {
+        self.lcf.soft != 0
     }
 
     fn stored(&self) -> bool {
