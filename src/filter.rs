@@ -274,9 +274,13 @@ fn treat(r: &mut ngx_http_request_t, lcf: &LocConf, decision: Decision) -> Resul
     }
 
     // Heartbeats and draining need event boundaries: event streams only. NDJSON and text
-    // streams have no comment syntax, and no way to tell a client where to resume.
+    // streams have no comment syntax, and no way to tell a client where to resume. Nor into
+    // a response whose length the client knows: a heartbeat would overrun it, an early end
+    // cut it short (found by the stack fuzzer).
+    // SAFETY: as above.
+    let sized = unsafe { (*r.upstream).headers_in.content_length_n } >= 0;
     let event_stream = find(r.headers_out.content_type.as_bytes(), &[EVENT_STREAM]).is_some();
-    let (heartbeat_ms, drain_ms) = if event_stream {
+    let (heartbeat_ms, drain_ms) = if event_stream && !sized {
         (lcf.heartbeat, lcf.drain)
     } else {
         (0, 0)
