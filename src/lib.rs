@@ -11,6 +11,7 @@ use ngx::core::Status;
 use ngx::ffi::{ngx_conf_t, ngx_http_module_t, ngx_int_t, ngx_module_t, NGX_HTTP_MODULE};
 use ngx::http::{HttpModule, HttpModuleLocationConf};
 
+pub mod compat;
 pub mod config;
 pub mod drain;
 pub mod filter;
@@ -28,6 +29,11 @@ impl HttpModule for Module {
     }
 
     unsafe extern "C" fn preconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
+        // Before anything reads nginx's structures: a build for the other kind of nginx core
+        // (OpenResty's or vanilla) cannot work here.
+        if cf.is_null() || !compat::preconfigure(cf) {
+            return Status::NGX_ERROR.into();
+        }
         // SAFETY: nginx passes the configuration being parsed.
         stream::preconfigure();
         match unsafe { cf.as_mut() } {
