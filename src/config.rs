@@ -14,10 +14,14 @@ use ngx::ffi::{
 use ngx::http::{Merge, MergeConfigError};
 use ngx::{ngx_conf_log_error, ngx_string};
 
-use sse_auto_core::media_type::{self, Matcher, EVENT_STREAM};
+use sse_auto_core::decision::Media;
+use sse_auto_core::media_type::{
+    config_types, type_list, Matcher, StreamTypes, DEFAULT_STREAM_TYPES, DEFAULT_UNSIZED_TYPES,
+    EVENT_STREAM,
+};
 use sse_auto_core::timeout;
 
-use crate::filter::StreamUpstreamConf;
+use crate::upstream::StreamUpstreamConf;
 
 /// Per-location configuration.
 #[derive(Debug)]
@@ -35,8 +39,13 @@ pub struct LocConf {
     pub read_timeout: ngx_msec_t,
     /// `sse_auto_types`: lowercase media types, `text/event-stream` first. `None` until set or
     /// merged.
-    pub types: Option<Matcher>,
-    /// The upstream configuration given to this location's switched streams; not inherited.
+    pub stream_types: Option<Matcher>,
+    /// `sse_auto_unsized_types`: lowercase media types, and whether `none` (no Content-Type)
+    /// is one. `None` until set or merged; `off` is no types.
+    pub unsized_types: Option<(Matcher, bool)>,
+    /// Both lists, as the header filter tests them; made by the merge.
+    pub types: Option<StreamTypes>,
+    /// The upstream configuration given to this location's streams; not inherited.
     pub stream_upstream: StreamUpstreamConf,
 }
 
@@ -51,6 +60,8 @@ impl Default for LocConf {
             heartbeat: UNSET_MSEC,
             drain: UNSET_MSEC,
             read_timeout: UNSET_MSEC,
+            stream_types: None,
+            unsized_types: None,
             types: None,
             stream_upstream: StreamUpstreamConf::default(),
         }
@@ -86,26 +97,38 @@ impl Merge for LocConf {
         if self.read_timeout == UNSET_MSEC {
             self.read_timeout = prev.read_timeout;
         }
-        if self.types.is_none() {
-            self.types = Some(
-                prev.types
-                    .clone()
-                    .unwrap_or_else(|| Matcher::new(vec![EVENT_STREAM.into()])),
-            );
-        }
+        // A level that sets a list replaces the inherited one, as gzip_types does.
+        let stream = self.stream_types.get_or_insert_with(|| {
+            prev.stream_types
+                .clone()
+                .unwrap_or_else(|| Matcher::new(type_list(DEFAULT_STREAM_TYPES)))
+        });
+        let (unsized_types, untyped) = self.unsized_types.get_or_insert_with(|| {
+            prev.unsized_types
+                .clone()
+                .unwrap_or_else(|| (Matcher::new(type_list(DEFAULT_UNSIZED_TYPES)), true))
+        });
+        self.types = Some(StreamTypes {
+            stream: stream.clone(),
+            unsized_types: unsized_types.clone(),
+            unsized_untyped: *untyped,
+        });
         Ok(())
     }
 }
 
 impl LocConf {
-    /// The configured stream type that is the media type of a `Content-Type` value.
+    /// What the media type of a response (its `Content-Type` value) makes it.
     #[inline(always)]
-    pub fn find_type(&self, content_type: &[u8]) -> Option<&[u8]> {
-        self.types.as_ref()?.find(content_type)
+    pub fn media(&self, content_type: &[u8]) -> Media {
+        match &self.types {
+            Some(types) => types.media(content_type),
+            None => Media::Other,
+        }
     }
 
-    /// The upstream read timeout for a switched stream whose location has `upstream` as its
-    /// `proxy_read_timeout` (or equivalent).
+    /// The upstream read timeout for a stream whose request's effective upstream read
+    /// timeout is `upstream`.
     pub fn stream_read_timeout(&self, upstream: ngx_msec_t) -> ngx_msec_t {
         let configured = (self.read_timeout != UNSET_MSEC).then_some(self.read_timeout as u64);
         timeout::stream_read_timeout(configured, upstream as u64) as ngx_msec_t
@@ -114,7 +137,7 @@ impl LocConf {
 
 const ANY_HTTP_CONF: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
 
-pub static mut COMMANDS: [ngx_command_t; 7] = [
+pub static mut COMMANDS: [ngx_command_t; 8] = [
     ngx_command_t {
         name: ngx_string!("sse_auto"),
         type_: (ANY_HTTP_CONF | NGX_HTTP_LIF_CONF | NGX_CONF_FLAG) as ngx_uint_t,
@@ -127,6 +150,14 @@ pub static mut COMMANDS: [ngx_command_t; 7] = [
         name: ngx_string!("sse_auto_types"),
         type_: (ANY_HTTP_CONF | NGX_CONF_1MORE) as ngx_uint_t,
         set: Some(set_types),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("sse_auto_unsized_types"),
+        type_: (ANY_HTTP_CONF | NGX_CONF_1MORE) as ngx_uint_t,
+        set: Some(set_unsized_types),
         conf: NGX_HTTP_LOC_CONF_OFFSET,
         offset: 0,
         post: ptr::null_mut(),
@@ -166,8 +197,35 @@ pub static mut COMMANDS: [ngx_command_t; 7] = [
     ngx_command_t::empty(),
 ];
 
-/// `sse_auto_types <mime-type> ...;` — extra media types treated as streams.
-/// `text/event-stream` is always included.
+/// The directive's arguments after its name.
+///
+/// # Safety
+///
+/// `cf` is the configuration being parsed, inside a directive handler.
+unsafe fn arguments<'a>(cf: &ngx_conf_t) -> &'a [ngx_str_t] {
+    // SAFETY: `cf.args` is the array of the directive's arguments (ngx_str_t), name first;
+    // nginx keeps it while the handler runs.
+    unsafe {
+        let a = &*cf.args;
+        let all = core::slice::from_raw_parts(a.elts as *const ngx_str_t, a.nelts);
+        all.get(1..).unwrap_or_default()
+    }
+}
+
+fn invalid_type(cf: &mut ngx_conf_t, directive: &str, value: &[u8]) -> *mut c_char {
+    ngx_conf_log_error!(
+        NGX_LOG_EMERG,
+        cf,
+        "invalid media type \"{}\" in \"{}\" directive, \
+         it must be \"type/subtype\" without parameters or wildcards",
+        String::from_utf8_lossy(value),
+        directive
+    );
+    NGX_CONF_ERROR
+}
+
+/// `sse_auto_types <mime-type> ...;` — the media types that are always streams. The list
+/// replaces the default one; `text/event-stream` is always included.
 extern "C" fn set_types(
     cf: *mut ngx_conf_t,
     _cmd: *mut ngx_command_t,
@@ -177,36 +235,61 @@ extern "C" fn set_types(
     // module's location configuration for the current block, both valid for the call.
     let (cf, lcf) = unsafe { (&mut *cf, &mut *(conf as *mut LocConf)) };
 
-    if lcf.types.is_some() {
+    if lcf.stream_types.is_some() {
         return c"is duplicate".as_ptr().cast_mut();
     }
 
-    // SAFETY: `cf.args` is the array of the directive's arguments (ngx_str_t), name first.
-    let args: &[ngx_str_t] = unsafe {
-        let a = &*cf.args;
-        core::slice::from_raw_parts(a.elts as *const ngx_str_t, a.nelts)
-    };
+    // SAFETY: a directive handler's configuration.
+    let args = unsafe { arguments(cf) };
+    match config_types(Some(EVENT_STREAM), args.iter().map(|a| a.as_bytes())) {
+        Ok(types) => {
+            lcf.stream_types = Some(Matcher::new(types));
+            NGX_CONF_OK
+        }
+        Err(bad) => invalid_type(cf, "sse_auto_types", bad),
+    }
+}
 
-    let mut types: Vec<Box<[u8]>> = vec![EVENT_STREAM.into()];
-    for arg in args.iter().skip(1) {
-        let value = arg.as_bytes();
-        let Some(media_type) = media_type::parse_config_type(value) else {
+/// `sse_auto_unsized_types <mime-type> | none ...;` or `sse_auto_unsized_types off;` — the
+/// media types that are streams when sent without a length; `none` stands for a response
+/// without `Content-Type`. The list replaces the default one.
+extern "C" fn set_unsized_types(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: as in set_types.
+    let (cf, lcf) = unsafe { (&mut *cf, &mut *(conf as *mut LocConf)) };
+
+    if lcf.unsized_types.is_some() {
+        return c"is duplicate".as_ptr().cast_mut();
+    }
+
+    // SAFETY: a directive handler's configuration.
+    let args = unsafe { arguments(cf) };
+    if args.iter().any(|a| a.as_bytes() == b"off") {
+        if args.len() > 1 {
             ngx_conf_log_error!(
                 NGX_LOG_EMERG,
                 cf,
-                "invalid media type \"{}\" in \"sse_auto_types\" directive, \
-                 it must be \"type/subtype\" without parameters or wildcards",
-                String::from_utf8_lossy(value)
+                "\"off\" cannot be combined with media types in \"sse_auto_unsized_types\" \
+                 directive"
             );
             return NGX_CONF_ERROR;
-        };
-        if !types.iter().any(|t| **t == *media_type) {
-            types.push(media_type.into_boxed_slice());
         }
+        lcf.unsized_types = Some((Matcher::default(), false));
+        return NGX_CONF_OK;
     }
 
-    lcf.types = Some(Matcher::new(types));
-    NGX_CONF_OK
+    let untyped = args.iter().any(|a| a.as_bytes() == b"none");
+    let types = args.iter().map(|a| a.as_bytes()).filter(|&a| a != b"none");
+    match config_types(None, types) {
+        Ok(types) => {
+            lcf.unsized_types = Some((Matcher::new(types), untyped));
+            NGX_CONF_OK
+        }
+        Err(bad) => invalid_type(cf, "sse_auto_unsized_types", bad),
+    }
 }
 
 /// A time, or `off` (stored as 0): `ngx_conf_set_msec_slot` with an off switch.

@@ -15,7 +15,32 @@ use ngx::ffi::{
     ngx_queue_insert_before, ngx_queue_remove, ngx_queue_t,
 };
 
-use crate::stream::Stream;
+/// A stream's place in the worker's queue of drainable streams, embedded in the stream.
+#[repr(C)]
+pub struct Entry {
+    link: ngx_queue_t,
+    /// Called for each stream once the worker is exiting, with the time since it began to.
+    due: Option<unsafe fn(*mut Entry, ngx_msec_t)>,
+}
+
+impl Entry {
+    /// An entry in no queue.
+    pub const fn new() -> Self {
+        Self {
+            link: ngx_queue_t {
+                prev: ptr::null_mut(),
+                next: ptr::null_mut(),
+            },
+            due: None,
+        }
+    }
+}
+
+impl Default for Entry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// How often the watcher looks at `ngx_exiting`, and how often it looks at the streams once
 /// the worker is exiting.
@@ -61,8 +86,11 @@ pub unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
     Status::NGX_OK.into()
 }
 
-/// Adds a stream to the worker's queue; `link` is the stream's queue link.
-pub fn register(link: &mut ngx_queue_t) {
+/// Adds a stream to the worker's queue; `due` is called with `entry` once the worker is
+/// exiting. The entry must stay where it is until `unregister`.
+pub fn register(entry: &mut Entry, due: unsafe fn(*mut Entry, ngx_msec_t)) {
+    entry.due = Some(due);
+    let link = &mut entry.link;
     // SAFETY: the event loop's thread; STREAMS was initialised in init_process (a module
     // loaded by `nginx -t` serves no requests).
     unsafe {
@@ -78,10 +106,12 @@ pub fn register(link: &mut ngx_queue_t) {
     }
 }
 
-/// Removes a stream from the queue; the link must have been registered.
-pub fn unregister(link: &mut ngx_queue_t) {
-    // SAFETY: link is in STREAMS (see register).
-    unsafe { ngx_queue_remove(link) };
+/// Removes a stream from the queue, if it is in it.
+pub fn unregister(entry: &mut Entry) {
+    if entry.due.take().is_some() {
+        // SAFETY: the link is in STREAMS (see register).
+        unsafe { ngx_queue_remove(&mut entry.link) };
+    }
 }
 
 extern "C" fn watch(ev: *mut ngx_event_t) {
@@ -100,7 +130,11 @@ extern "C" fn watch(ev: *mut ngx_event_t) {
             while q != head {
                 // Taken first: draining a stream may remove it from the queue.
                 let next = (*q).next;
-                Stream::from_drain_link(q).drain_if_due(elapsed);
+                // The link is an Entry's first field (repr(C)).
+                let entry = q.cast::<Entry>();
+                if let Some(due) = (*entry).due {
+                    due(entry, elapsed);
+                }
                 q = next;
             }
         }

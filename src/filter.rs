@@ -1,38 +1,33 @@
-//! The header filter: switches buffered upstream responses of a stream media type to nginx's
-//! non-buffered mode.
+//! The header filter: gathers what nginx knows about each response, asks
+//! `sse_auto_core::decision` whether it is a stream, and gives streams their treatment.
 //!
 //! `ngx_http_upstream_send_response()` runs the header filter chain before it looks at
 //! `u->buffering`, so clearing the flag here takes the same path as an upstream
-//! `X-Accel-Buffering: no`: every buffer is forwarded with `flush` as soon as it is read.
+//! `X-Accel-Buffering: no`: every buffer is forwarded with `flush` as soon as it is read, and
+//! the response header leaves at once.
 
-use core::cell::Cell;
-use core::mem::size_of;
 use core::ptr;
 
 use ngx::core::Status;
 use ngx::ffi::{
-    ngx_cycle, ngx_http_output_header_filter_pt, ngx_http_request_t, ngx_http_top_header_filter,
-    ngx_http_upstream_conf_t, ngx_http_upstream_t, ngx_int_t, ngx_list_push, ngx_list_t, ngx_log_t,
-    ngx_msec_t, ngx_palloc, ngx_pool_t, ngx_table_elt_t, NGX_HTTP_HEAD, NGX_HTTP_NOT_MODIFIED,
-    NGX_HTTP_NO_CONTENT, NGX_HTTP_OK, NGX_HTTP_UPSTREAM_IGN_XA_BUFFERING,
+    ngx_http_output_header_filter_pt, ngx_http_request_t, ngx_http_top_header_filter,
+    ngx_http_upstream_t, ngx_int_t, ngx_list_push, ngx_list_t, ngx_log_t, ngx_table_elt_t,
+    NGX_HTTP_HEAD, NGX_HTTP_NOT_MODIFIED, NGX_HTTP_NO_CONTENT, NGX_HTTP_OK,
+    NGX_HTTP_UPSTREAM_IGN_XA_BUFFERING,
 };
 use ngx::http::{list_iterator, HttpModuleLocationConf};
 use ngx::log::{check_mask, DebugMask};
 use ngx::ngx_log_debug;
 
-use sse_auto_core::media_type::EVENT_STREAM;
+use sse_auto_core::decision::{decide, Decision, Media, Response, Upstream};
+use sse_auto_core::media_type::{find, EVENT_STREAM};
 
 use crate::config::LocConf;
 use crate::stream::Ctx;
+use crate::upstream;
 use crate::Module;
 
 static mut NEXT_HEADER_FILTER: ngx_http_output_header_filter_pt = None;
-
-/// Why a response was, or was not, switched; logged at debug level for every decision.
-enum Decision<'a> {
-    Switch(&'a [u8]),
-    Skip(&'static str),
-}
 
 /// Installs the header filter; called from postconfiguration.
 pub fn init() {
@@ -49,19 +44,17 @@ extern "C" fn header_filter(r: *mut ngx_http_request_t) -> ngx_int_t {
     let req = unsafe { &mut *r };
 
     if let Some(lcf) = Module::location_conf(req) {
-        match decide(req, lcf) {
-            Decision::Switch(media_type) => {
-                if switch(req, lcf, media_type).is_err() {
-                    return Status::NGX_ERROR.into();
-                }
+        let decision = decide(&Facts { r: req, lcf });
+        if decision.is_stream() {
+            if treat(req, lcf, decision).is_err() {
+                return Status::NGX_ERROR.into();
             }
-            Decision::Skip(reason) => {
-                // SAFETY: a request always has a connection with a log.
-                let log = unsafe { (*req.connection).log };
-                // SAFETY: the connection's log is valid for the request's lifetime.
-                if check_mask(DebugMask::Http, unsafe { (*log).log_level }) {
-                    log_skip(log, reason);
-                }
+        } else {
+            // SAFETY: a request always has a connection with a log.
+            let log = unsafe { (*req.connection).log };
+            // SAFETY: the connection's log is valid for the request's lifetime.
+            if check_mask(DebugMask::Http, unsafe { (*log).log_level }) {
+                log_decision(log, decision, req);
             }
         }
     }
@@ -77,57 +70,126 @@ extern "C" fn header_filter(r: *mut ngx_http_request_t) -> ngx_int_t {
 /// Out of line, so the filter's common path stays a handful of tests.
 #[cold]
 #[inline(never)]
-fn log_skip(log: *mut ngx_log_t, reason: &str) {
-    ngx_log_debug!(mask: DebugMask::Http, log, "sse_auto: response left alone: {reason}");
+fn log_decision(log: *mut ngx_log_t, decision: Decision, r: &ngx_http_request_t) {
+    ngx_log_debug!(
+        mask: DebugMask::Http,
+        log,
+        "sse_auto: \"{}\" response {}",
+        String::from_utf8_lossy(r.headers_out.content_type.as_bytes()),
+        decision.describe()
+    );
 }
 
-/// The one guard: it runs for every response of every location, so the media type comes
-/// first: it is what rejects nearly every other response, most often in its first bytes.
-fn decide<'a>(r: &ngx_http_request_t, lcf: &'a LocConf) -> Decision<'a> {
-    if lcf.enable == 0 {
-        return Decision::Skip("sse_auto off");
+/// What nginx knows about a response, read when the decision asks.
+struct Facts<'a> {
+    r: &'a ngx_http_request_t,
+    lcf: &'a LocConf,
+}
+
+impl Facts<'_> {
+    /// The upstream; only asked after `upstream()` said there is one.
+    fn u(&self) -> Option<&ngx_http_upstream_t> {
+        // SAFETY: `upstream` is null or points to the request's upstream, alive with it.
+        unsafe { self.r.upstream.as_ref() }
     }
-    let Some(media_type) = lcf.find_type(r.headers_out.content_type.as_bytes()) else {
-        return Decision::Skip("not a stream media type");
-    };
-    if !ptr::eq(r, r.main) {
-        // SSI includes, auth_request, mirrors: the main request decides how it is sent.
-        return Decision::Skip("subrequest");
-    }
-    // SAFETY: `upstream` is null or points to the request's upstream, alive with the request.
-    let Some(u) = (unsafe { r.upstream.as_ref() }) else {
-        return Decision::Skip("not an upstream response");
-    };
-    if u.buffering() == 0 {
-        return Decision::Skip("not buffered");
-    }
-    // SAFETY: an upstream that has a response has its module's upstream configuration.
-    let Some(ucf) = (unsafe { u.conf.as_ref() }) else {
-        return Decision::Skip("no upstream configuration");
-    };
-    if ucf.change_buffering() == 0 {
-        // Only proxy, fastcgi, uwsgi and scgi buffer and honour X-Accel-Buffering.
-        return Decision::Skip("upstream module cannot switch buffering");
-    }
-    // HEAD sets header_only only in the last header filter, after this one.
-    if r.header_only() != 0 || r.method == NGX_HTTP_HEAD as usize || r.cached() != 0 {
-        return Decision::Skip("no body to stream");
-    }
-    let status = r.headers_out.status;
-    if status < NGX_HTTP_OK as usize
-        || status == NGX_HTTP_NO_CONTENT as usize
-        || status == NGX_HTTP_NOT_MODIFIED as usize
-    {
-        return Decision::Skip("no body to stream");
+}
+
+impl Response for Facts<'_> {
+    #[inline(always)]
+    fn enabled(&self) -> bool {
+        self.lcf.enable != 0
     }
 
-    if ucf.ignore_headers & NGX_HTTP_UPSTREAM_IGN_XA_BUFFERING as usize == 0
-        && upstream_asks_buffering(u)
-    {
-        return Decision::Skip("upstream sent \"X-Accel-Buffering: yes\"");
+    #[inline(always)]
+    fn media(&self) -> Media {
+        self.lcf.media(self.r.headers_out.content_type.as_bytes())
     }
 
-    Decision::Switch(media_type)
+    fn main_request(&self) -> bool {
+        ptr::eq(self.r, self.r.main)
+    }
+
+    fn upstream(&self) -> Upstream {
+        let Some(u) = self.u() else {
+            return Upstream::None;
+        };
+        // SAFETY: an upstream that has a response has its module's upstream configuration.
+        match unsafe { u.conf.as_ref() } {
+            // Only proxy, fastcgi, uwsgi and scgi buffer and honour X-Accel-Buffering.
+            Some(ucf) if ucf.change_buffering() != 0 => Upstream::Switchable,
+            _ => Upstream::Fixed,
+        }
+    }
+
+    fn has_body(&self) -> bool {
+        let r = self.r;
+        let status = r.headers_out.status;
+        // HEAD sets header_only only in the last header filter, after this one.
+        r.header_only() == 0
+            && r.method != NGX_HTTP_HEAD as usize
+            && status >= NGX_HTTP_OK as usize
+            && status != NGX_HTTP_NO_CONTENT as usize
+            && status != NGX_HTTP_NOT_MODIFIED as usize
+    }
+
+    fn cached(&self) -> bool {
+        self.r.cached() != 0
+    }
+
+    fn length_known(&self) -> bool {
+        // The upstream's own word: chunked and close-delimited bodies leave it at -1.
+        self.u().is_some_and(|u| u.headers_in.content_length_n >= 0)
+    }
+
+    fn buffered(&self) -> bool {
+        self.u().is_some_and(|u| u.buffering() != 0)
+    }
+
+    fn upstream_says_buffer(&self) -> bool {
+        let Some(u) = self.u() else {
+            return false;
+        };
+        // SAFETY: checked in upstream().
+        let ignored = unsafe { u.conf.as_ref() }.is_some_and(|ucf| {
+            ucf.ignore_headers & NGX_HTTP_UPSTREAM_IGN_XA_BUFFERING as usize != 0
+        });
+        !ignored && upstream_asks_buffering(u)
+    }
+
+    fn stored(&self) -> bool {
+        self.u()
+            .is_some_and(|u| u.store() != 0 || will_cache(self.r, u))
+    }
+}
+
+/// Whether nginx will store the buffered response in its cache: cacheable so far, and the
+/// tests nginx makes right after the header filter (`proxy_no_cache`, a validity time for
+/// the status) will not change that.
+#[cfg(ngx_feature = "http_cache")]
+fn will_cache(r: &ngx_http_request_t, u: &ngx_http_upstream_t) -> bool {
+    use ngx::ffi::{ngx_http_file_cache_valid, ngx_http_test_predicates, NGX_DECLINED};
+
+    if u.cacheable() == 0 {
+        return false;
+    }
+    // SAFETY: a cacheable response has its module's configuration and r.cache (nginx set it
+    // up when it looked the response up in the cache).
+    let (Some(ucf), Some(cache)) = (unsafe { u.conf.as_ref() }, unsafe { r.cache.as_ref() }) else {
+        return false;
+    };
+    let r = ptr::from_ref(r).cast_mut();
+    // SAFETY: the request and its location's predicates; nginx evaluates them again itself.
+    if unsafe { ngx_http_test_predicates(r, ucf.no_cache) } == NGX_DECLINED as ngx_int_t {
+        return false;
+    }
+    // SAFETY: the location's cache validity list (may be null: the function handles it).
+    cache.valid_sec != 0
+        || unsafe { ngx_http_file_cache_valid(ucf.cache_valid, u.headers_in.status_n) } != 0
+}
+
+#[cfg(not(ngx_feature = "http_cache"))]
+fn will_cache(_r: &ngx_http_request_t, u: &ngx_http_upstream_t) -> bool {
+    u.cacheable() != 0
 }
 
 /// True when the upstream's last valid `X-Accel-Buffering` header says `yes`, the way nginx
@@ -149,110 +211,50 @@ fn upstream_asks_buffering(u: &ngx_http_upstream_t) -> bool {
     asks
 }
 
-/// Switches a response to non-buffered mode: the rarely taken branch of the filter.
+/// The stream treatment, the same whoever made the response unbuffered: non-buffered mode,
+/// the stream read timeout, heartbeats and draining for event streams, the hint downstream.
+/// The rarely taken branch of the filter.
 #[inline(never)]
-fn switch(r: &mut ngx_http_request_t, lcf: &LocConf, media_type: &[u8]) -> Result<(), ()> {
+fn treat(r: &mut ngx_http_request_t, lcf: &LocConf, decision: Decision) -> Result<(), ()> {
     // SAFETY: a request always has a connection with a log.
     let log = unsafe { (*r.connection).log };
     ngx_log_debug!(
         mask: DebugMask::Http,
         log,
-        "sse_auto: \"{}\" response switched to unbuffered",
-        String::from_utf8_lossy(media_type)
+        "sse_auto: \"{}\" response: {}",
+        String::from_utf8_lossy(r.headers_out.content_type.as_bytes()),
+        decision.describe()
     );
 
-    // SAFETY: checked non-null in decide().
-    let u = unsafe { &mut *r.upstream };
-    u.set_buffering(0);
+    // SAFETY: a stream is an upstream response (the decision checked it).
+    let u = unsafe { r.upstream.as_mut() }.ok_or(())?;
+    if decision.switches() {
+        u.set_buffering(0);
+    }
 
-    // Non-buffered mode re-arms the upstream read timer with u->conf->read_timeout after every
-    // read. u->conf is the location's, shared with its other responses: streams get their own.
-    // SAFETY: decide() checked u.conf is not null; it points to a complete configuration.
-    let timeout = lcf.stream_read_timeout(unsafe { (*u.conf).read_timeout });
-    // SAFETY: as above; the request pool outlives the upstream.
-    u.conf = unsafe { lcf.stream_upstream.get(u.conf, timeout, r.pool) }.ok_or(())?;
+    // SAFETY: the decision found the upstream's configuration (Upstream::Switchable).
+    let ucf = unsafe { u.conf.as_ref() }.ok_or(())?;
+    let timeout = lcf.stream_read_timeout(upstream::effective_read_timeout(u, ucf));
+    // SAFETY: u is the live request's upstream, r.pool its pool, and the shared
+    // configuration belongs to the request's location.
+    if !unsafe { upstream::set_read_timeout(u, timeout, &lcf.stream_upstream, r.pool) } {
+        return Err(());
+    }
 
     // Heartbeats and draining need event boundaries: event streams only. NDJSON and text
     // streams have no comment syntax, and no way to tell a client where to resume.
-    let (heartbeat_ms, drain_ms) = if media_type == EVENT_STREAM {
+    let event_stream = find(r.headers_out.content_type.as_bytes(), &[EVENT_STREAM]).is_some();
+    let (heartbeat_ms, drain_ms) = if event_stream {
         (lcf.heartbeat, lcf.drain)
     } else {
         (0, 0)
     };
-    Ctx::create(r, media_type, heartbeat_ms, drain_ms).ok_or(())?;
+    Ctx::create(r, decision.label(), heartbeat_ms, drain_ms).ok_or(())?;
 
     if lcf.downstream_hint != 0 && !has_header(&r.headers_out.headers, b"X-Accel-Buffering") {
         add_hint(&mut r.headers_out.headers)?;
     }
     Ok(())
-}
-
-/// The upstream configuration a location's switched streams use: the location's own with the
-/// stream read timeout. Made once per worker, on first use, from the cycle pool, so streams
-/// share it instead of each carrying a copy.
-pub struct StreamUpstreamConf {
-    /// The configuration copied (the location's), and the copy.
-    of: Cell<*mut ngx_http_upstream_conf_t>,
-    copy: Cell<*mut ngx_http_upstream_conf_t>,
-}
-
-impl Default for StreamUpstreamConf {
-    fn default() -> Self {
-        Self {
-            of: Cell::new(ptr::null_mut()),
-            copy: Cell::new(ptr::null_mut()),
-        }
-    }
-}
-
-impl core::fmt::Debug for StreamUpstreamConf {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("StreamUpstreamConf").finish_non_exhaustive()
-    }
-}
-
-impl StreamUpstreamConf {
-    /// The configuration for a stream whose upstream has `ucf`; `ucf` itself when the stream
-    /// read timeout is its own.
-    ///
-    /// # Safety
-    ///
-    /// `ucf` is an upstream configuration of the running cycle; `request_pool` is the pool of
-    /// the request the stream belongs to.
-    unsafe fn get(
-        &self,
-        ucf: *mut ngx_http_upstream_conf_t,
-        timeout: ngx_msec_t,
-        request_pool: *mut ngx_pool_t,
-    ) -> Option<*mut ngx_http_upstream_conf_t> {
-        if (*ucf).read_timeout == timeout {
-            return Some(ucf);
-        }
-        if self.of.get() == ucf {
-            return Some(self.copy.get());
-        }
-        // Every response of a location normally has the same upstream configuration; should
-        // one differ from the first, its streams get a copy each, in the request pool.
-        let first = self.of.get().is_null();
-        let pool = if first {
-            (*ngx_cycle).pool
-        } else {
-            request_pool
-        };
-        let copy = ngx_palloc(pool, size_of::<ngx_http_upstream_conf_t>())
-            .cast::<ngx_http_upstream_conf_t>();
-        if copy.is_null() {
-            return None;
-        }
-        // The fields it shares by pointer (arrays, hashes) are read-only after configuration.
-        copy.write(ptr::read(ucf));
-        (*copy).read_timeout = timeout;
-        if first {
-            self.of.set(ucf);
-            self.copy.set(copy);
-        }
-        Some(copy)
-    }
 }
 
 /// Adds `X-Accel-Buffering: no`, so a proxy in front (often a stock nginx on a panel host)

@@ -1,9 +1,11 @@
-//! sse_auto: nginx streams upstream Server-Sent Events (and other configured stream media types)
-//! without per-location configuration.
+//! sse_auto: nginx streams upstream Server-Sent Events, NDJSON and unsized text streams as
+//! they arrive, without per-location configuration.
 //!
-//! `config` holds the directives, `filter` the header filter that switches matching responses
-//! to non-buffered mode, `stream` the per-stream state (event boundaries, heartbeats) and its
-//! body filter, `variable` the `$sse_auto` variable. Media-type matching lives in the `sse-auto-core` crate, free of nginx.
+//! `config` holds the directives, `filter` the header filter that gathers each response's
+//! facts and treats streams, `upstream` a stream's read timeout, `stream` the per-stream state
+//! (event boundaries, heartbeats) and its body filter, `drain` the end of streams on
+//! shutdown, `variable` the `$sse_auto` variable. What is a stream is decided in the
+//! `sse-auto-core` crate, free of nginx.
 
 use core::ptr::{addr_of, addr_of_mut};
 
@@ -16,6 +18,7 @@ pub mod config;
 pub mod drain;
 pub mod filter;
 pub mod stream;
+pub mod upstream;
 pub mod variable;
 
 /// The module, as seen by the `ngx` crate's configuration helpers.

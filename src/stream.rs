@@ -12,7 +12,7 @@ use ngx::ffi::{
     ngx_http_finalize_request, ngx_http_output_body_filter_pt, ngx_http_output_filter,
     ngx_http_request_t, ngx_http_run_posted_requests, ngx_http_top_body_filter, ngx_int_t,
     ngx_msec_t, ngx_palloc, ngx_pcalloc, ngx_pool_cleanup_add, ngx_post_event, ngx_posted_events,
-    ngx_queue_t, ngx_str_t, NGX_LOG_INFO,
+    NGX_LOG_INFO,
 };
 use ngx::http::HttpModule;
 use ngx::ngx_log_error;
@@ -35,11 +35,11 @@ static mut BODY_FILTER_WANTED: bool = false;
 /// An SSE comment line and the empty line that ends it: ignored by every client.
 static HEARTBEAT: &[u8] = b":\n\n";
 
-/// Per-request state of a switched response, in the module's request context slot.
+/// Per-request state of a stream, in the module's request context slot.
 #[repr(C)]
 pub struct Ctx {
-    /// The configured media type that matched, for `$sse_auto`.
-    pub matched: ngx_str_t,
+    /// What was decided, for `$sse_auto`.
+    pub label: &'static str,
     /// Event boundaries, heartbeats and draining; null when the stream has none of them.
     stream: *mut Stream,
 }
@@ -63,18 +63,18 @@ pub struct Stream {
     /// The worker is exiting and the drain delay is over: end at the next event boundary.
     draining: bool,
     /// In the worker's queue of drainable streams (drain_ms > 0).
-    drain_link: ngx_queue_t,
+    drain_entry: drain::Entry,
     /// Posted (or timed, while the client still has data to take) to end the stream.
     drain_event: ngx_event_t,
 }
 
 impl Ctx {
-    /// Attaches the state of a switched response to the request, from the request pool.
+    /// Attaches the state of a stream to the request, from the request pool.
     /// Heartbeats and draining are set up when asked for and the body filter is installed;
     /// their timers are removed when the request pool is destroyed.
     pub fn create(
         r: &mut ngx_http_request_t,
-        matched: &[u8],
+        label: &'static str,
         heartbeat_ms: ngx_msec_t,
         drain_ms: ngx_msec_t,
     ) -> Option<()> {
@@ -92,14 +92,7 @@ impl Ctx {
         };
         // SAFETY: ctx is a fresh allocation of the right size.
         unsafe {
-            ctx.write(Ctx {
-                // The configured type lives as long as the configuration.
-                matched: ngx_str_t {
-                    len: matched.len(),
-                    data: matched.as_ptr().cast_mut(),
-                },
-                stream,
-            });
+            ctx.write(Ctx { label, stream });
             // r.ctx has one slot per HTTP module; ctx_index is ours.
             *r.ctx.add(Module::module().ctx_index) = ctx.cast::<c_void>();
         }
@@ -108,13 +101,13 @@ impl Ctx {
             // A stream that stays quiet from its start gets heartbeats too.
             stream.arm_heartbeat();
             if drain_ms > 0 {
-                drain::register(&mut stream.drain_link);
+                drain::register(&mut stream.drain_entry, Stream::drain_due);
             }
         }
         Some(())
     }
 
-    /// The module's context of a request, if the filter switched it.
+    /// The module's context of a request, if it is a stream.
     pub fn get(r: &ngx_http_request_t) -> Option<&Ctx> {
         // SAFETY: r.ctx has one slot per HTTP module; ours is null or a Ctx made by create().
         unsafe {
@@ -154,7 +147,7 @@ impl Stream {
                 heartbeat_out: zeroed(),
                 drain_ms,
                 draining: false,
-                drain_link: zeroed(),
+                drain_entry: drain::Entry::new(),
                 drain_event: zeroed(),
             });
         }
@@ -185,20 +178,24 @@ impl Stream {
         Ctx::get(&*r).and_then(|ctx| ctx.stream.as_mut())
     }
 
-    /// The stream whose `drain_link` is `q`.
+    /// The drain watcher's callback for the stream whose `drain_entry` is `entry`.
     ///
     /// # Safety
     ///
-    /// `q` is the `drain_link` of a live Stream, and no other reference to it exists.
-    pub unsafe fn from_drain_link<'a>(q: *mut ngx_queue_t) -> &'a mut Stream {
-        &mut *q
-            .byte_sub(core::mem::offset_of!(Stream, drain_link))
-            .cast::<Stream>()
+    /// `entry` is the `drain_entry` of a live Stream, and no other reference to it exists.
+    unsafe fn drain_due(entry: *mut drain::Entry, exiting_for: ngx_msec_t) {
+        // SAFETY: see above: the Stream that holds the entry.
+        let stream = unsafe {
+            &mut *entry
+                .byte_sub(core::mem::offset_of!(Stream, drain_entry))
+                .cast::<Stream>()
+        };
+        stream.drain_if_due(exiting_for);
     }
 
     /// Called by the worker's watcher once it is exiting: starts draining when the stream's
     /// delay is over.
-    pub fn drain_if_due(&mut self, exiting_for: ngx_msec_t) {
+    fn drain_if_due(&mut self, exiting_for: ngx_msec_t) {
         if self.draining || self.finished || exiting_for < self.drain_ms {
             return;
         }
@@ -459,7 +456,5 @@ extern "C" fn cleanup(data: *mut c_void) {
     ctx.finished = true;
     ctx.stop_heartbeat();
     drain::cancel(&mut ctx.drain_event);
-    if ctx.drain_ms > 0 {
-        drain::unregister(&mut ctx.drain_link);
-    }
+    drain::unregister(&mut ctx.drain_entry);
 }

@@ -1,4 +1,6 @@
-//! `$sse_auto`: the media type that made the module switch the response, empty otherwise.
+//! `$sse_auto`: what the module decided for the response — `switched` (a stream type it
+//! switched to unbuffered), `unsized` (a stream-if-unsized type without length it switched),
+//! `unbuffered` (a stream nginx already sent unbuffered) — or empty when it is not a stream.
 
 use ngx::core::Status;
 use ngx::ffi::{
@@ -34,10 +36,9 @@ extern "C" fn get(
     let (r, v) = unsafe { (&*r, &mut *v) };
     let ctx = Ctx::get(r);
 
-    let (len, data) = match ctx {
-        Some(ctx) => (ctx.matched.len, ctx.matched.data),
-        None => (0, c"".as_ptr().cast_mut().cast()),
-    };
+    // Static strings; nginx only reads variable values.
+    let label = ctx.map_or("", |ctx| ctx.label);
+    let (len, data) = (label.len(), label.as_ptr().cast_mut());
     v.set_len(len as _);
     v.set_valid(1);
     v.set_no_cacheable(0);

@@ -63,7 +63,7 @@ EOF
 
 make_cert($t);
 $t->run_daemon(\&sse_daemon, port(8081));
-$t->run()->plan(26);
+$t->run()->plan(28);
 $t->waitforsocket('127.0.0.1:' . port(8081));
 
 ###############################################################################
@@ -80,6 +80,14 @@ is($r->{headers}{'x-accel-buffering'}, 'no', 'tls: downstream hint');
 $off = sse_get('/off/events', ssl => 1, port => port(8443));
 held_ok($off, 'tls: sse_auto off holds events', ms => 50);
 ok(!exists $off->{headers}{'x-accel-buffering'}, 'tls: sse_auto off: no hint');
+
+# the response header leaves at once, before the first event: clients show "connecting"
+# until it arrives
+
+$r = sse_get('/events' . query(n => 1, first => 2000), ssl => 1, port => port(8443));
+cmp_ok($r->{headers_ms} // 9999, '<', 500, 'tls: header before the first event');
+$off = sse_get('/off/events' . query(n => 1, first => 2000), ssl => 1, port => port(8443));
+cmp_ok($off->{headers_ms} // 0, '>=', 2000, 'tls: sse_auto off: header waits: control');
 
 # plain HTTP
 
@@ -98,9 +106,10 @@ for my $ct ('text/event-stream; charset=utf-8', 'Text/Event-Stream',
 		"content type '$ct': control");
 }
 
-# other media types stay buffered, and look like it
+# other media types stay buffered, and look like it (text/plain and responses without
+# Content-Type are streams when unsized: t/sse_auto_unsized.t)
 
-for my $ct ('text/plain', 'text/event-streamX', 'text/event-stream-x', 'none') {
+for my $ct ('text/html', 'text/event-streamX', 'text/event-stream-x', 'application/json') {
 	$r = sse_get('/other' . query(ct => $ct), ssl => 1, port => port(8443));
 	held_ok($r, "content type '$ct' stays buffered");
 }
@@ -113,14 +122,14 @@ $r = sse_get('/events' . query(cut => 1), ssl => 1, port => port(8443));
 streams_ok($r, 'stream cut mid-event: events before the cut arrive live');
 like($r->{body}, qr/req=\d+\x0a\x0aid: 0\x0ada$/s, 'stream cut mid-event: partial event kept');
 
-# $sse_auto tells in the access log which responses were switched
+# $sse_auto tells in the access log which responses were streams, and why
 
 $t->stop();
 
 my $log = $t->read_file('sse.log');
-like($log, qr{^/events sse_auto="text/event-stream"$}m, 'log: switched');
+like($log, qr{^/events sse_auto="switched"$}m, 'log: switched');
 like($log, qr{^/off/events sse_auto=""$}m, 'log: sse_auto off');
-like($log, qr{^/other\?ct=text%2Fplain sse_auto=""$}m, 'log: other type');
+like($log, qr{^/other\?ct=text%2Fhtml sse_auto=""$}m, 'log: other type');
 
 # every decision is logged at debug level
 
@@ -128,10 +137,11 @@ SKIP: {
 	skip 'nginx built without --with-debug', 3 unless $t->has_module('debug');
 
 	my $errors = $t->read_file('error.log');
-	like($errors, qr/sse_auto: "text\/event-stream" response switched to unbuffered/,
+	like($errors, qr/sse_auto: "text\/event-stream" response: stream type, switched to unbuffered/,
 		'debug log: switched');
-	like($errors, qr/sse_auto: response left alone: sse_auto off/, 'debug log: off');
-	like($errors, qr/sse_auto: response left alone: not a stream media type/,
+	like($errors, qr/sse_auto: "text\/event-stream" response left alone: sse_auto off/,
+		'debug log: off');
+	like($errors, qr/sse_auto: "text\/html" response left alone: not a stream media type/,
 		'debug log: other type');
 }
 

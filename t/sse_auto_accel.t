@@ -138,6 +138,6 @@ $t->stop();
 
 my $log = $t->read_file('sse.log');
 like($log, qr{^/events\?h=X-Accel-Buffering%3A%20yes sse_auto=""$}m, 'log: upstream yes');
-like($log, qr{^/ignore/events\?\S+ sse_auto="text/event-stream"$}m, 'log: ignored yes');
+like($log, qr{^/ignore/events\?\S+ sse_auto="switched"$}m, 'log: ignored yes');
 
 ###############################################################################

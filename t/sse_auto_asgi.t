@@ -73,6 +73,11 @@ http {
             sse_auto_types text/plain;
             proxy_pass  http://127.0.0.1:8081/;
         }
+
+        location /sized-only/ {
+            sse_auto_unsized_types off;
+            proxy_pass  http://127.0.0.1:8081/;
+        }
     }
 }
 
@@ -85,7 +90,7 @@ my $port = port(8081);
 make_cert($t);
 $t->run_daemon($python, '-B', '-m', 'uvicorn', '--app-dir', "$FindBin::Bin/backends",
 	'--host', '127.0.0.1', '--port', $port, '--log-level', 'warning', 'asgi_sse:app');
-$t->run()->plan(9);
+$t->run()->plan(11);
 $t->waitforsocket("127.0.0.1:$port") or die "uvicorn did not start";
 
 ###############################################################################
@@ -98,15 +103,20 @@ is($r->{headers}{'x-accel-buffering'}, 'no', 'starlette: downstream hint');
 held_ok(sse_get('/off/events', ssl => 1, port => port(8443)),
 	'starlette: sse_auto off: control');
 
-# text/plain: streamed with sse_auto_types text/plain only
+# text/plain as a stream type: streamed whatever its length
 
 $r = sse_get('/llm/plain', ssl => 1, port => port(8443));
 streams_ok($r, 'text/plain: sse_auto_types: lines arrive live');
 is($r->{headers}{'content-type'}, 'text/plain; charset=utf-8', 'text/plain: type');
 is($r->{headers}{'x-accel-buffering'}, 'no', 'text/plain: downstream hint');
 
-held_ok(sse_get('/plain', ssl => 1, port => port(8443)),
-	'text/plain: not in sse_auto_types: control');
+# with no configuration: text/plain without Content-Length is a stream
+
+$r = sse_get('/plain', ssl => 1, port => port(8443));
+streams_ok($r, 'text/plain, unsized: lines arrive live');
+is($r->{headers}{'x-accel-buffering'}, 'no', 'text/plain, unsized: downstream hint');
+held_ok(sse_get('/sized-only/plain', ssl => 1, port => port(8443)),
+	'text/plain: sse_auto_unsized_types off: control');
 held_ok(sse_get('/llm-off/plain', ssl => 1, port => port(8443)),
 	'text/plain: sse_auto off: control');
 

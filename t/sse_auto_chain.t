@@ -54,6 +54,18 @@ http {
             sse_auto off;
             proxy_pass http://127.0.0.1:8081;
         }
+
+        # unbuffered by hand, as the guides say
+        location /unbuffered/ {
+            proxy_buffering off;
+            proxy_pass http://127.0.0.1:8081;
+        }
+
+        location /unbuffered/off/ {
+            sse_auto off;
+            proxy_buffering off;
+            proxy_pass http://127.0.0.1:8081;
+        }
     }
 }
 
@@ -99,7 +111,7 @@ $inner->run_daemon(\&sse_daemon, port(8081));
 $inner->run();
 
 # 6 here, and each nginx adds its own checks of its error log
-$outer->run()->plan(8);
+$outer->run()->plan(12);
 $inner->waitforsocket('127.0.0.1:' . port(8081));
 
 ###############################################################################
@@ -117,6 +129,15 @@ ok(!exists $r->{headers}{'x-accel-buffering'}, 'chain: outer nginx consumes the 
 
 held_ok(get('/nohint/events'), 'chain: without the hint the outer nginx buffers');
 held_ok(get('/off/events'), 'chain: sse_auto off: control');
+
+# streams nginx already sends unbuffered: the inner nginx hides the upstream's own
+# X-Accel-Buffering, so the outer one streams only with the hint
+
+my $no = query(h => 'X-Accel-Buffering: no');
+streams_ok(get("/events$no"), 'chain: upstream X-Accel-Buffering: no: outer streams');
+held_ok(get("/off/events$no"), 'chain: upstream X-Accel-Buffering: no: control');
+streams_ok(get('/unbuffered/events'), 'chain: proxy_buffering off: outer streams');
+held_ok(get('/unbuffered/off/events'), 'chain: proxy_buffering off: control');
 
 is(get('/events?n=1')->{status}, 200, 'chain: status');
 

@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 
 # Tests for sse_auto: "sse_auto" inherits like any nginx flag (http, server, location, if);
-# "sse_auto_types" adds stream media types and is replaced, not merged, by inner levels.
+# "sse_auto_types" replaces the default list of stream media types, and is replaced, not
+# merged, by inner levels.
 
 ###############################################################################
 
@@ -56,7 +57,7 @@ http {
         server_name  localhost;
 
         sse_auto on;
-        sse_auto_types text/plain;
+        sse_auto_types text/html;
 
         location / {
             proxy_pass http://127.0.0.1:8081;
@@ -95,7 +96,7 @@ EOF
 
 make_cert($t);
 $t->run_daemon(\&sse_daemon, port(8081));
-$t->run()->plan(17);
+$t->run()->plan(18);
 $t->waitforsocket('127.0.0.1:' . port(8081));
 
 ###############################################################################
@@ -106,7 +107,7 @@ sub get {
 }
 
 my $ndjson = query(ct => 'application/x-ndjson', fmt => 'ndjson');
-my $plain = query(ct => 'text/plain; charset=utf-8', fmt => 'line');
+my $html = query(ct => 'text/html; charset=utf-8', fmt => 'line');
 
 # sse_auto at http, server, location and if levels
 
@@ -117,24 +118,25 @@ streams_ok(get(8445, '/events'), 'location level on');
 streams_ok(get(8444, '/if/events'), 'if not taken: on');
 held_ok(get(8444, '/if/events?buffer=1'), 'if taken: off');
 
-# sse_auto_types: text/event-stream is always there, others are added
+# sse_auto_types: a list replaces the default one; text/event-stream is always there
 
-streams_ok(get(8444, "/events$plain"), 'text/plain added at server level');
-held_ok(get(8445, "/events$plain"), 'text/plain elsewhere: control');
-held_ok(get(8443, "/events$plain"), 'text/plain with sse_auto off: control');
+streams_ok(get(8444, "/events$html"), 'text/html set at server level');
+held_ok(get(8445, "/events$html"), 'text/html elsewhere: control');
+held_ok(get(8443, "/events$html"), 'text/html with sse_auto off: control');
 
-streams_ok(get(8444, "/ndjson/events$ndjson"), 'ndjson added at location level');
-held_ok(get(8444, "/events$ndjson"), 'ndjson elsewhere: control');
+held_ok(get(8444, "/events$ndjson"), 'server list replaces the default list');
+streams_ok(get(8445, "/events$ndjson"), 'default list: ndjson');
+streams_ok(get(8444, "/ndjson/events$ndjson"), 'ndjson set at location level');
 held_ok(get(8444, "/off/events$ndjson"), 'ndjson with sse_auto off: control');
 streams_ok(get(8444, '/ndjson/events'), 'text/event-stream always included');
 
-held_ok(get(8444, "/ndjson/events$plain"), 'inner sse_auto_types replaces outer');
+held_ok(get(8444, "/ndjson/events$html"), 'inner sse_auto_types replaces outer');
 
 my $r = get(8444, "/ndjson/events$ndjson");
 like($r->{body}, qr/^\{"seq":1,"sent":[\d.]+,"req":\d+\}\x0a/, 'ndjson body intact');
 is($r->{headers}{'x-accel-buffering'}, 'no', 'ndjson: downstream hint');
 
-$r = get(8444, "/events$plain");
-is($r->{headers}{'content-type'}, 'text/plain; charset=utf-8', 'text/plain: type kept');
+$r = get(8444, "/events$html");
+is($r->{headers}{'content-type'}, 'text/html; charset=utf-8', 'text/html: type kept');
 
 ###############################################################################

@@ -36,6 +36,7 @@ http {
 
     sse_auto on;
     sse_auto_types application/x-ndjson text/plain;
+    sse_auto_unsized_types none;
     sse_auto_downstream_hint on;
 
     server {
@@ -46,7 +47,7 @@ http {
 
 EOF
 
-$t->run()->plan(37);
+$t->run()->plan(52);
 
 # Each case: the directives, placed in "location /" of a configuration file of its own, and
 # what "nginx -t" must say about them.
@@ -66,6 +67,20 @@ my @cases = (
 	[ 'sse_auto_types text/*;', qr/invalid media type "text\/\*" in "sse_auto_types"/ ],
 	[ 'sse_auto_types text/plain; sse_auto_types application/x-ndjson;',
 		qr/"sse_auto_types" directive is duplicate/ ],
+	[ 'sse_auto_unsized_types;',
+		qr/invalid number of arguments in "sse_auto_unsized_types" directive/ ],
+	[ 'sse_auto_unsized_types text/plain text;',
+		qr/invalid media type "text" in "sse_auto_unsized_types" directive/ ],
+	[ 'sse_auto_unsized_types text/*;',
+		qr/invalid media type "text\/\*" in "sse_auto_unsized_types" directive/ ],
+	[ 'sse_auto_unsized_types off text/plain;',
+		qr/"off" cannot be combined with media types in "sse_auto_unsized_types" directive/ ],
+	[ 'sse_auto_unsized_types none off;',
+		qr/"off" cannot be combined with media types in "sse_auto_unsized_types" directive/ ],
+	[ 'sse_auto_unsized_types off; sse_auto_unsized_types none;',
+		qr/"sse_auto_unsized_types" directive is duplicate/ ],
+	[ 'if ($arg_x) { sse_auto_unsized_types off; }',
+		qr/"sse_auto_unsized_types" directive is not allowed here/ ],
 	[ 'sse_auto_downstream_hint yes;',
 		qr/invalid value "yes" in "sse_auto_downstream_hint" directive/ ],
 	[ 'sse_auto_read_timeout forever;',
@@ -97,8 +112,12 @@ for my $case (@cases) {
 my ($rc, $out) = nginx_t($t, 'good.conf', 'sse_auto on; sse_auto_types application/x-ndjson '
 	. 'text/plain; sse_auto_downstream_hint off; sse_auto_read_timeout 2h; '
 	. 'sse_auto_heartbeat 15s; sse_auto_drain off; '
+	. 'sse_auto_unsized_types text/plain Text/X-Component none text/plain; '
 	. 'if ($arg_x) { sse_auto off; }');
 is($rc, 0, 'valid values pass') or diag($out);
+
+($rc, $out) = nginx_t($t, 'good-off.conf', 'sse_auto_unsized_types off;');
+is($rc, 0, 'sse_auto_unsized_types off passes') or diag($out);
 
 # sse_auto outside http
 

@@ -46,6 +46,12 @@ http {
             proxy_pass http://127.0.0.1:8081;
         }
 
+        location /unbuffered/ {
+            sse_auto_drain 1s;
+            proxy_buffering off;
+            proxy_pass http://127.0.0.1:8081;
+        }
+
         location /nodrain/ {
             proxy_pass http://127.0.0.1:8081;
         }
@@ -96,7 +102,8 @@ ok(exited($worker, 2), 'no drain: old worker exits after the streams');
 
 $worker = worker($t);
 $req = sse_start("/events$long");
-my $req2 = sse_start("/events$long");
+# a stream nginx sends unbuffered anyway is drained all the same
+my $req2 = sse_start("/unbuffered/events$long");
 sleep(0.5);
 write_conf($t, 'v3');
 $t->reload();

@@ -81,7 +81,7 @@ $t->write_file('static.txt', "data: static\n\n");
 
 make_cert($t);
 $t->run_daemon(\&sse_daemon, port(8081));
-$t->run()->plan(22);
+$t->run()->plan(23);
 $t->waitforsocket('127.0.0.1:' . port(8081));
 
 ###############################################################################
@@ -131,7 +131,8 @@ streams_ok(get('/events' . query(ct => $long)), 'very long content type');
 streams_ok(get('/events' . query(ct => "text/event-stream; x=\xff\xfe")),
 	'non-ASCII parameter');
 held_ok(get('/events' . query(ct => "text/\xe9vent-stream")), 'non-ASCII type: buffered');
-held_ok(get('/events' . query(ct => '')), 'empty content type: buffered');
+streams_ok(get('/events' . query(ct => '')), 'empty content type: as none, unsized: streams');
+held_ok(get('/off/events' . query(ct => '')), 'empty content type: control');
 held_ok(get('/off/events' . query(ct => $long)), 'very long content type: control');
 
 $r = get('/events' . query(h => 'Bad Header: x'));

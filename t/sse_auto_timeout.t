@@ -86,7 +86,7 @@ sub seqs {
 # location at the same time
 
 my $sse = start('/events' . query(n => 2, gap => 2500));
-my $plain = start('/plain' . query(n => 2, gap => 2500, ct => 'text/plain', fmt => 'line'));
+my $plain = start('/plain' . query(n => 2, gap => 2500, ct => 'application/json', fmt => 'line'));
 my $off = start('/off/events' . query(n => 2, gap => 2500));
 
 my ($s, $p, $o) = map { sse_finish($_) } $sse, $plain, $off;
@@ -101,7 +101,7 @@ isnt(seqs($o), '1,2', 'sse_auto off: stream cut by proxy_read_timeout');
 # the next stream has the stream timeout too, and the location's own is unchanged
 
 $sse = start('/events' . query(n => 2, gap => 2500));
-$plain = start('/plain' . query(n => 2, gap => 2500, ct => 'text/plain', fmt => 'line'));
+$plain = start('/plain' . query(n => 2, gap => 2500, ct => 'application/json', fmt => 'line'));
 ($s, $p) = map { sse_finish($_) } $sse, $plain;
 
 is(seqs($s), '1,2', 'next stream of the location: survives proxy_read_timeout');

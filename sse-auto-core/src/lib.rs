@@ -1,8 +1,9 @@
-//! The parts of sse_auto that do not touch nginx (media-type matching, event boundaries, the
-//! timeout rule): unit-tested, fuzzed and benchmarked on their own.
+//! The parts of sse_auto that do not touch nginx (the stream decision, media-type matching, event
+//! boundaries, the timeout rule): unit-tested, fuzzed and benchmarked on their own.
 //! Everything here is allocation-free on the request path.
 
 pub mod boundary;
+pub mod decision;
 #[doc(hidden)]
 pub mod differential;
 pub mod media_type;

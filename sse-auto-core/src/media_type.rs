@@ -13,8 +13,86 @@
 //! malformed parameter cannot hide a stream. Everything here is allocation-free: it runs in the
 //! header filter for every upstream response.
 
-/// The media type every stream detection starts with.
+use crate::decision::Media;
+
+/// The media type every stream detection starts with; `sse_auto_types` always includes it.
 pub const EVENT_STREAM: &[u8] = b"text/event-stream";
+
+/// Default `sse_auto_types`: media types that are streams whenever they are sent, so streaming
+/// them unconditionally costs nothing (see the README for who sends each).
+pub const DEFAULT_STREAM_TYPES: &[&[u8]] = &[
+    EVENT_STREAM,
+    b"application/x-ndjson",
+    b"application/stream+json",
+    b"application/json-seq",
+    b"application/grpc-web",
+    b"application/grpc-web+proto",
+    b"application/grpc-web+json",
+    b"application/grpc-web-text",
+    b"application/grpc-web-text+proto",
+];
+
+/// Default `sse_auto_unsized_types`: streams when sent without a length, files or complete
+/// replies when sent with one. A response without `Content-Type` is one too (`none`).
+pub const DEFAULT_UNSIZED_TYPES: &[&[u8]] = &[
+    b"text/plain",
+    b"text/x-component",
+    b"application/jsonl",
+    b"application/x-jsonlines",
+];
+
+/// The media types a location treats as streams: what `Media` a `Content-Type` value is.
+#[derive(Debug, Clone)]
+pub struct StreamTypes {
+    /// `sse_auto_types`.
+    pub stream: Matcher,
+    /// `sse_auto_unsized_types`: the types, and whether "no Content-Type" is one (`none`).
+    pub unsized_types: Matcher,
+    pub unsized_untyped: bool,
+}
+
+impl StreamTypes {
+    /// The media of a response whose `Content-Type` value is `value` (empty: none sent).
+    #[inline(always)]
+    pub fn media(&self, value: &[u8]) -> Media {
+        if value.is_empty() {
+            return if self.unsized_untyped {
+                Media::StreamIfUnsized
+            } else {
+                Media::Other
+            };
+        }
+        if self.stream.find(value).is_some() {
+            Media::Stream
+        } else if self.unsized_types.find(value).is_some() {
+            Media::StreamIfUnsized
+        } else {
+            Media::Other
+        }
+    }
+}
+
+/// Builds a type list from the configuration's arguments: each validated and lowercased
+/// (`parse_config_type`), duplicates dropped, `always` first. The argument that is not a valid
+/// media type is returned as the error.
+pub fn config_types<'a>(
+    always: Option<&[u8]>,
+    args: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Vec<Box<[u8]>>, &'a [u8]> {
+    let mut types: Vec<Box<[u8]>> = always.into_iter().map(Into::into).collect();
+    for arg in args {
+        let t = parse_config_type(arg).ok_or(arg)?;
+        if !types.iter().any(|have| **have == *t) {
+            types.push(t.into_boxed_slice());
+        }
+    }
+    Ok(types)
+}
+
+/// The given list as `Matcher` input.
+pub fn type_list(types: &[&[u8]]) -> Vec<Box<[u8]>> {
+    types.iter().map(|&t| t.into()).collect()
+}
 
 /// `tchar` from RFC 9110 §5.6.2.
 const fn is_tchar(c: u8) -> bool {
@@ -89,7 +167,7 @@ pub fn find<'a, T: AsRef<[u8]>>(value: &[u8], types: &'a [T]) -> Option<&'a T> {
 /// than every type, or whose first eight bytes differ (ignoring case) from those of every type,
 /// cannot match and is rejected without a call. The test is sound (it never rejects a value
 /// `find` would match); the differential tests check that too.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Matcher {
     types: Vec<Box<[u8]>>,
     /// The shortest type's length.
@@ -107,16 +185,27 @@ fn head(bytes: &[u8; 8]) -> u64 {
     u64::from_le_bytes(*bytes) | FOLD
 }
 
+impl Default for Matcher {
+    /// No types: matches nothing.
+    fn default() -> Self {
+        Self::new(Vec::new())
+    }
+}
+
 impl Matcher {
     /// `types` as `parse_config_type` makes them; their order is kept (`find` returns the first
     /// that matches).
     pub fn new(types: Vec<Box<[u8]>>) -> Self {
-        let min_len = types.iter().map(|t| t.len()).min().unwrap_or(0);
-        let heads = types
+        // No types: nothing is long enough.
+        let min_len = types.iter().map(|t| t.len()).min().unwrap_or(usize::MAX);
+        let mut heads = types
             .iter()
             .map(|t| t.first_chunk::<8>().map(head))
             .collect::<Option<Vec<u64>>>()
             .unwrap_or_default();
+        // Many types share their first eight bytes ("applicat"): each is tested once.
+        heads.sort_unstable();
+        heads.dedup();
         Self {
             types,
             min_len,
@@ -211,6 +300,104 @@ mod tests {
         assert_eq!(m.find(b"a/"), None);
         assert_eq!(m.find(b"Text/Event-Stream"), Some(EVENT_STREAM));
         assert_eq!(Matcher::default().find(b"text/event-stream"), None);
+    }
+
+    fn stream_types(untyped: bool) -> StreamTypes {
+        StreamTypes {
+            stream: Matcher::new(type_list(DEFAULT_STREAM_TYPES)),
+            unsized_types: Matcher::new(type_list(DEFAULT_UNSIZED_TYPES)),
+            unsized_untyped: untyped,
+        }
+    }
+
+    #[test]
+    fn media_of_responses() {
+        let t = stream_types(true);
+        for v in [
+            &b"text/event-stream"[..],
+            b"text/event-stream; charset=utf-8",
+            b"application/x-ndjson",
+            b"Application/Grpc-Web+Proto",
+            b"application/grpc-web-text",
+            b"application/json-seq",
+            b"application/stream+json",
+        ] {
+            assert_eq!(t.media(v), Media::Stream, "{}", String::from_utf8_lossy(v));
+        }
+        for v in [
+            &b""[..],
+            b"text/plain",
+            b"text/plain; charset=utf-8",
+            b"TEXT/PLAIN",
+            b"text/x-component",
+            b"application/jsonl",
+            b"application/x-jsonlines",
+        ] {
+            assert_eq!(
+                t.media(v),
+                Media::StreamIfUnsized,
+                "{}",
+                String::from_utf8_lossy(v)
+            );
+        }
+        for v in [
+            &b"text/html; charset=utf-8"[..],
+            b"application/json",
+            b"text/plainx",
+            b"text/css",
+            b"application/grpc",
+            b"application/grpc-webx",
+            b" ",
+            b";",
+            b"application/octet-stream",
+        ] {
+            assert_eq!(t.media(v), Media::Other, "{}", String::from_utf8_lossy(v));
+        }
+        // Without `none`, a response without Content-Type is not a stream.
+        assert_eq!(stream_types(false).media(b""), Media::Other);
+        // `sse_auto_unsized_types off`: nothing is stream-if-unsized.
+        let off = StreamTypes {
+            unsized_types: Matcher::default(),
+            unsized_untyped: false,
+            ..stream_types(false)
+        };
+        assert_eq!(off.media(b"text/plain"), Media::Other);
+        assert_eq!(off.media(b""), Media::Other);
+        assert_eq!(off.media(b"text/event-stream"), Media::Stream);
+        // A type in both lists is a stream type.
+        let both = StreamTypes {
+            unsized_types: Matcher::new(type_list(&[b"application/x-ndjson"])),
+            ..stream_types(false)
+        };
+        assert_eq!(both.media(b"application/x-ndjson"), Media::Stream);
+    }
+
+    #[test]
+    fn configured_lists() {
+        let list = config_types(
+            Some(EVENT_STREAM),
+            [
+                &b"Application/X-NDJSON"[..],
+                b"text/event-stream",
+                b"application/x-ndjson",
+            ],
+        )
+        .ok();
+        assert_eq!(
+            list,
+            Some(type_list(&[EVENT_STREAM, b"application/x-ndjson"]))
+        );
+        assert_eq!(
+            config_types(None, [&b"text/plain"[..], b"text/*", b"x/y"]),
+            Err(&b"text/*"[..])
+        );
+        assert_eq!(config_types(None, []), Ok(vec![]));
+        // The defaults are valid configuration values, without duplicates.
+        for list in [DEFAULT_STREAM_TYPES, DEFAULT_UNSIZED_TYPES] {
+            let parsed = config_types(None, list.iter().copied()).ok();
+            assert_eq!(parsed, Some(type_list(list)));
+        }
+        assert_eq!(DEFAULT_STREAM_TYPES[0], EVENT_STREAM);
     }
 
     #[test]
@@ -328,7 +515,7 @@ mod tests {
     }
 
     #[test]
-    fn config_types() {
+    fn config_type_values() {
         assert_eq!(
             parse_config_type(b"Application/X-NDJSON"),
             Some(b"application/x-ndjson".to_vec())

@@ -51,6 +51,18 @@ http {
             proxy_pass http://127.0.0.1:8081;
         }
 
+        # the users' own fix, without its proxy_read_timeout line
+        location /seed/ {
+            proxy_buffering off;
+            proxy_pass http://127.0.0.1:8081;
+        }
+
+        location /seed/off/ {
+            sse_auto off;
+            proxy_buffering off;
+            proxy_pass http://127.0.0.1:8081;
+        }
+
         location /hb/ {
             sse_auto_heartbeat 15s;
             proxy_pass http://127.0.0.1:8081;
@@ -61,7 +73,7 @@ http {
 EOF
 
 $t->run_daemon(\&sse_daemon, port(8081));
-$t->run()->plan(9);
+$t->run()->plan(12);
 $t->waitforsocket('127.0.0.1:' . port(8081));
 
 ###############################################################################
@@ -69,12 +81,14 @@ $t->waitforsocket('127.0.0.1:' . port(8081));
 my $gap = query(n => 2, gap => 90000);
 my @req = (
 	sse_start("/events$gap", timeout => 120),
-	sse_start('/plain' . query(n => 2, gap => 90000, ct => 'text/plain', fmt => 'line'),
+	sse_start('/plain' . query(n => 2, gap => 90000, ct => 'application/json', fmt => 'line'),
 		timeout => 120),
 	sse_start("/off/events$gap", timeout => 120),
 	sse_start('/hb/events' . query(n => 2, gap => 90000, split => 40000), timeout => 200),
+	sse_start("/seed/events$gap", timeout => 120),
+	sse_start("/seed/off/events$gap", timeout => 120),
 );
-my ($s, $p, $o, $h) = map { sse_finish($_) } @req;
+my ($s, $p, $o, $h, $u, $uo) = map { sse_finish($_) } @req;
 
 is(scalar @{$s->{records}}, 2, '90 s silence: the stream arrives whole');
 is($s->{exit}, 0, '90 s silence: the stream ends normally');
@@ -82,6 +96,12 @@ cmp_ok($s->{elapsed}, '>', 89, '90 s silence: it really was silent');
 
 isnt(scalar @{$p->{records}}, 2, 'plain response on the same location: cut');
 isnt(scalar @{$o->{records}}, 2, 'sse_auto off: the stream is cut too');
+
+# proxy_buffering off by hand, under the stock 60 s proxy_read_timeout
+
+is(scalar @{$u->{records}}, 2, 'proxy_buffering off: the stream arrives whole');
+is($u->{exit}, 0, 'proxy_buffering off: the stream ends normally');
+isnt(scalar @{$uo->{records}}, 2, 'proxy_buffering off, sse_auto off: cut at 60 s');
 
 # heartbeats: the first event arrives in two halves 40 s apart, then 90 s of silence
 

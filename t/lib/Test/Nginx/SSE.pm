@@ -52,6 +52,8 @@ our $HELD_MS = 400;
 #   cut=0        1: after the records, send half a record and close (no terminator)
 #   status=200   response status code
 #   split=0      ms to pause in the middle of each record
+#   chunked=0    1: HTTP/1.1 chunked body, a chunk per write (else close-delimited)
+#   len=0        1: send a Content-Length (the length of the records to come)
 #
 # Records: seq=<n> sent=<epoch seconds> req=<requests served by this daemon so far>.
 
@@ -105,7 +107,8 @@ sub sse_serve {
 	return unless defined $uri;
 
 	my %q = (n => 3, gap => 300, first => 0, fmt => 'sse', hold => 0,
-		cut => 0, status => 200, ct => 'text/event-stream', split => 0);
+		cut => 0, status => 200, ct => 'text/event-stream', split => 0,
+		chunked => 0, len => 0);
 	my @extra;
 
 	my ($query) = $uri =~ /\?(.*)$/;
@@ -123,11 +126,25 @@ sub sse_serve {
 		. "Cache-Control: no-cache\x0d\x0a"
 		. "Connection: close\x0d\x0a";
 	$response .= "Content-Type: $q{ct}\x0d\x0a" unless $q{ct} eq 'none';
+	$response .= "Transfer-Encoding: chunked\x0d\x0a" if $q{chunked};
+	if ($q{len}) {
+		# the records' send times have a fixed width: any time gives their length
+		my $len = 0;
+		$len += length format_record($q{fmt},
+			sprintf('seq=%d sent=%.6f req=%d', $_, time(), $requests)) for 1 .. $q{n};
+		$response .= "Content-Length: $len\x0d\x0a";
+	}
 	$response .= "$_\x0d\x0a" for @extra;
 	$response .= "\x0d\x0a";
 
 	$client->syswrite($response);
 	return if $method eq 'HEAD';
+
+	my $send = sub {
+		my ($bytes) = @_;
+		$bytes = sprintf("%x\x0d\x0a%s\x0d\x0a", length $bytes, $bytes) if $q{chunked};
+		return $client->syswrite($bytes);
+	};
 
 	# waits watch the connection: when nginx closes it, the log says when
 	my $wait = sub {
@@ -146,19 +163,19 @@ sub sse_serve {
 
 		if ($q{split}) {
 			my $half = int(length($bytes) / 2);
-			$client->syswrite(substr($bytes, 0, $half)) or return;
+			$send->(substr($bytes, 0, $half)) or return;
 			$wait->($q{split}) or return;
 			$bytes = substr($bytes, $half);
 		}
 
-		$client->syswrite($bytes) or return;
+		$send->($bytes) or return;
 	}
 
-	if ($q{cut}) {
-		$client->syswrite(substr(format_record($q{fmt}, 'seq=0 cut=1'), 0, 8));
-	}
+	# cut: half a record, and no last chunk
+	$send->(substr(format_record($q{fmt}, 'seq=0 cut=1'), 0, 8)) if $q{cut};
 
 	$wait->($q{hold}) or return;
+	$client->syswrite("0\x0d\x0a\x0d\x0a") if $q{chunked} && !$q{cut};
 	close $client;
 }
 
@@ -223,7 +240,8 @@ sub unescape {
 #   timeout => 10           seconds before giving up
 #
 # Returns { status, headers => { lowercase name => value }, raw_headers, body, records => [
-# { seq, sent, req, arrived, delay_ms } ], elapsed, exit (curl's exit code) }.
+# { seq, sent, req, arrived, delay_ms } ], elapsed, headers_ms (when the response header
+# arrived, ms after the request started), exit (curl's exit code) }.
 
 sub sse_get {
 	my ($uri, %opts) = @_;
@@ -238,7 +256,10 @@ sub sse_start {
 
 	my $port = $opts{port} // port(8080);
 	my $scheme = $opts{ssl} ? 'https' : 'http';
-	my @cmd = ('curl', '-s', '-N', '-i', '-k', '--max-time', $opts{timeout} // 10);
+	# curl holds the response header until body data comes; when it arrived, curl tells at
+	# the end (first byte of the response), after a marker line sse_finish() takes away
+	my @cmd = ('curl', '-s', '-N', '-i', '-k', '--max-time', $opts{timeout} // 10,
+		'-w', '\nSSE-CURL-TTFB=%{time_starttransfer}\n');
 	push @cmd, $opts{http2}
 		? ($opts{ssl} ? '--http2' : '--http2-prior-knowledge')
 		: '--http1.1';
@@ -288,9 +309,13 @@ sub sse_finish {
 	close $fh;
 	my $exit = $? >> 8;
 
+	my $ttfb;
+	$ttfb = $1 if $out =~ s/\x0aSSE-CURL-TTFB=([\d.]+)\x0a\z//;
+
 	# exit: curl's exit code; 18 means the transfer ended before the response did
 	my %res = (records => \@records, elapsed => time() - $start, raw => $out,
 		exit => $exit, again => $req->{again});
+	$res{headers_ms} = $ttfb * 1000 if defined $ttfb && $ttfb > 0;
 	return \%res unless defined $head_len;
 
 	my @blocks = split /\x0d?\x0a\x0d?\x0a/, substr($out, 0, $head_len);
