@@ -164,7 +164,9 @@ for name in $want; do
         # included, which lua-nginx-module needs at startup)
         mapfile -t flags < <(grep -v -e '^#' -e '^$' scripts/openresty.flags)
         start=$SECONDS
-        eval "$(./scripts/openresty.sh "$src" "${flags[@]}" --prefix="$dir/prefix")"
+        # (an assignment, so that a failed build stops here under set -e)
+        paths=$(./scripts/openresty.sh "$src" "${flags[@]}" --prefix="$dir/prefix")
+        eval "$paths"
         echo "$name: built in $((SECONDS - start)) s"
         unmarked_nginx "$(ls -d "$src"/build/nginx-[0-9]*)" "$dir/nginx-unmarked"
         # and the bundled Test::Nginx itself, which reads OpenResty's version line

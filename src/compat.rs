@@ -51,11 +51,16 @@ pub fn running() -> Option<Core> {
 
 /// Logs the refusal at the directive being parsed and returns false when the module cannot
 /// work in this process.
-pub fn preconfigure(cf: *mut ngx_conf_t) -> bool {
+pub fn preconfigure(cf: &mut ngx_conf_t) -> bool {
     match check(&build(), running()) {
         Ok(()) => true,
         Err(message) => {
-            ngx_conf_log_error!(ngx::ffi::NGX_LOG_EMERG, cf, "{}", message);
+            ngx_conf_log_error!(
+                ngx::ffi::NGX_LOG_EMERG,
+                cf as *mut ngx_conf_t,
+                "{}",
+                message
+            );
             false
         }
     }

@@ -32,17 +32,17 @@ impl HttpModule for Module {
     }
 
     unsafe extern "C" fn preconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
+        // SAFETY: nginx passes the configuration being parsed.
+        let Some(cf) = (unsafe { cf.as_mut() }) else {
+            return Status::NGX_ERROR.into();
+        };
         // Before anything reads nginx's structures: a build for the other kind of nginx core
         // (OpenResty's or vanilla) cannot work here.
-        if cf.is_null() || !compat::preconfigure(cf) {
+        if !compat::preconfigure(cf) {
             return Status::NGX_ERROR.into();
         }
-        // SAFETY: nginx passes the configuration being parsed.
         stream::preconfigure();
-        match unsafe { cf.as_mut() } {
-            Some(cf) => variable::add(cf).into(),
-            None => Status::NGX_ERROR.into(),
-        }
+        variable::add(cf).into()
     }
 
     unsafe extern "C" fn postconfiguration(_cf: *mut ngx_conf_t) -> ngx_int_t {
