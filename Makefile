@@ -43,6 +43,7 @@ paths:
 
 test:
 	./scripts/deps.sh test
+	./scripts/venv.sh
 	$(CARGO) build --release --workspace
 	$(MAKE) --no-print-directory test-unit test-nginx
 
@@ -64,10 +65,12 @@ test-nginx:
 
 test-nginx-build:
 	./scripts/deps.sh test
+	./scripts/venv.sh
 	./scripts/matrix.sh nginx-build
 
 test-matrix:
 	./scripts/deps.sh test
+	./scripts/venv.sh
 	./scripts/matrix.sh $(MATRIX)
 
 # OpenResty: make openresty OPENRESTY_SRC=<unpacked openresty-X.Y.Z.W> [OPENRESTY_FLAGS=...]
@@ -100,6 +103,7 @@ bench-full: build
 
 asan:
 	./scripts/deps.sh test
+	./scripts/venv.sh
 	./scripts/asan.sh
 
 deb:

@@ -472,32 +472,42 @@ def main(out):
     # P3
     tot_path = os.path.join(out, "p3_totals.txt")
     if os.path.exists(tot_path):
+        # "variant requests Ir [round]": one pair of runs (0 and N requests) per variant and round
         tot = {}
         for line in open(tot_path):
             parts = line.split()
-            if len(parts) == 3 and parts[2].isdigit():
-                tot[(parts[0], int(parts[1]))] = int(parts[2])
+            if len(parts) in (3, 4) and parts[2].isdigit():
+                rnd = int(parts[3]) if len(parts) == 4 else 1
+                tot[(parts[0], int(parts[1]), rnd)] = int(parts[2])
         n = max(k[1] for k in tot)
-        per = {}
+        rounds = sorted({k[2] for k in tot})
+        per_round = {}
         for v in ("cg_plain", "cg_module"):
-            if (v, n) in tot and (v, 0) in tot:
-                per[v] = (tot[(v, n)] - tot[(v, 0)]) / n
+            per_round[v] = [(tot[(v, n, x)] - tot[(v, 0, x)]) / n for x in rounds
+                            if (v, n, x) in tot and (v, 0, x) in tot]
+        per = {v: statistics.median(xs) for v, xs in per_round.items() if xs}
         r = ratio(per.get("cg_module"), per.get("cg_plain"))
-        summary["p3"] = {"requests": n, "totals": {f"{k[0]}:{k[1]}": v for k, v in tot.items()},
+        summary["p3"] = {"requests": n, "rounds": len(rounds),
+                         "totals": {f"{k[0]}:{k[1]}:{k[2]}": v for k, v in tot.items()},
+                         "ir_per_request_rounds": per_round,
                          "ir_per_request": per, "ratio": r}
-        md.append(f"## P3 — instructions per proxied plain request (callgrind, {n:,} requests)")
+        md.append(f"## P3 — instructions per proxied plain request (callgrind, {n:,} requests, "
+                  f"{len(rounds)} round(s))")
         md.append("")
         md.append("nginx with `master_process off` under `valgrind --tool=callgrind`; keep-alive "
-                  "client, `proxy_pass` to a text/plain 1 KiB response. Per request = (Ir with N "
-                  "requests − Ir with none) ÷ N, so start-up and shutdown cancel out.")
+                  "client, `proxy_pass` to a text/plain 1 KiB response with Content-Length. Per "
+                  "request = (Ir with N requests − Ir with none) ÷ N, so start-up and shutdown "
+                  "cancel out; the median over the rounds (how nginx's reads split the upstream's "
+                  "response depends on timing and moves a single run by up to ~0.7 %).")
         md.append("")
-        md.append("| nginx | Ir, 0 requests | Ir, N requests | Ir per request |")
-        md.append("|---|---:|---:|---:|")
+        md.append("| nginx | Ir per request, each round | median |")
+        md.append("|---|---|---:|")
         for v, name in (("cg_plain", "without the module"), ("cg_module", "with load_module sse_auto")):
-            md.append(f"| {name} | {fmt(tot.get((v, 0)))} | {fmt(tot.get((v, n)))} | {fmt(per.get(v))} |")
+            each = ", ".join(f"{x:,.0f}" for x in per_round.get(v, []))
+            md.append(f"| {name} | {each} | {fmt(per.get(v))} |")
         md.append("")
         if r is not None:
-            md.append(f"Ratio with ÷ without: **{r:.4f}** ({(r - 1) * 100:+.2f} %)")
+            md.append(f"Ratio with ÷ without (medians): **{r:.4f}** ({(r - 1) * 100:+.2f} %)")
             md.append("")
         fpath = os.path.join(out, "p3_module_functions.txt")
         if os.path.exists(fpath):

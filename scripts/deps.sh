@@ -5,9 +5,9 @@ set -eu
 
 build="libclang-dev libpcre2-dev zlib1g-dev libssl-dev pkg-config make"
 # real backends of the suite: php-fpm (FastCGI), uWSGI (uwsgi and SCGI), uvicorn + Starlette
-# (ASGI), Node
+# (ASGI), Node; python3-venv for scripts/venv.sh (current FastAPI and the MCP SDK)
 test="$build curl openssl perl libio-socket-ssl-perl php-fpm uwsgi uwsgi-plugin-python3
-      python3 python3-uvicorn python3-starlette nodejs"
+      python3 python3-uvicorn python3-starlette python3-venv nodejs"
 
 case "${1:-test}" in
 build) want=$build ;;

@@ -14,7 +14,6 @@ use ngx::ffi::{
 use ngx::http::{Merge, MergeConfigError};
 use ngx::{ngx_conf_log_error, ngx_string};
 
-use sse_auto_core::decision::Media;
 use sse_auto_core::media_type::{
     config_types, type_list, Matcher, StreamTypes, DEFAULT_STREAM_TYPES, DEFAULT_UNSIZED_TYPES,
     EVENT_STREAM,
@@ -118,15 +117,6 @@ impl Merge for LocConf {
 }
 
 impl LocConf {
-    /// What the media type of a response (its `Content-Type` value) makes it.
-    #[inline(always)]
-    pub fn media(&self, content_type: &[u8]) -> Media {
-        match &self.types {
-            Some(types) => types.media(content_type),
-            None => Media::Other,
-        }
-    }
-
     /// The upstream read timeout for a stream whose request's effective upstream read
     /// timeout is `upstream`.
     pub fn stream_read_timeout(&self, upstream: ngx_msec_t) -> ngx_msec_t {

@@ -19,7 +19,7 @@ use ngx::http::{list_iterator, HttpModuleLocationConf};
 use ngx::log::{check_mask, DebugMask};
 use ngx::ngx_log_debug;
 
-use sse_auto_core::decision::{decide, Decision, Media, Response, Upstream};
+use sse_auto_core::decision::{decide, Decision, Response, Upstream};
 use sse_auto_core::media_type::{find, EVENT_STREAM};
 
 use crate::config::LocConf;
@@ -101,8 +101,18 @@ impl Response for Facts<'_> {
     }
 
     #[inline(always)]
-    fn media(&self) -> Media {
-        self.lcf.media(self.r.headers_out.content_type.as_bytes())
+    fn stream_type(&self) -> bool {
+        self.lcf
+            .types
+            .as_ref()
+            .is_some_and(|t| t.is_stream(self.r.headers_out.content_type.as_bytes()))
+    }
+
+    fn unsized_type(&self) -> bool {
+        self.lcf
+            .types
+            .as_ref()
+            .is_some_and(|t| t.is_unsized(self.r.headers_out.content_type.as_bytes()))
     }
 
     fn main_request(&self) -> bool {
@@ -136,6 +146,7 @@ impl Response for Facts<'_> {
         self.r.cached() != 0
     }
 
+    #[inline(always)]
     fn length_known(&self) -> bool {
         // The upstream's own word: chunked and close-delimited bodies leave it at -1.
         self.u().is_some_and(|u| u.headers_in.content_length_n >= 0)

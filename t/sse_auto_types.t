@@ -150,7 +150,7 @@ chmod(0755, $t->testdir());
 
 make_cert($t);
 $t->run_daemon(\&sse_daemon, port(8081));
-$t->run()->plan(37);
+$t->run()->plan(39);
 $t->waitforsocket('127.0.0.1:' . port(8081));
 
 ###############################################################################
@@ -260,5 +260,15 @@ $t->stop();
 my $log = $t->read_file('sse.log');
 like($log, qr{^/stream\?\S+ sse_auto="unsized"$}m, 'log: unsized');
 like($log, qr{^/sized\?ct=text\S+ sse_auto=""$}m, 'log: sized');
+
+SKIP: {
+	skip 'nginx built without --with-debug', 2 unless $t->has_module('debug');
+
+	my $errors = $t->read_file('error.log');
+	like($errors, qr/sse_auto: "text\/plain; charset=utf-8" response: unsized stream-if-unsized type, switched to unbuffered/,
+		'debug log: unsized');
+	like($errors, qr/sse_auto: "text\/plain; charset=utf-8" response left alone: not a stream media type, has Content-Length/,
+		'debug log: sized');
+}
 
 ###############################################################################

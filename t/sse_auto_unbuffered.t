@@ -93,7 +93,7 @@ EOF
 
 make_cert($t);
 $t->run_daemon(\&sse_daemon, port(8081));
-$t->run()->plan(22);
+$t->run()->plan(23);
 $t->waitforsocket('127.0.0.1:' . port(8081));
 
 ###############################################################################
@@ -169,5 +169,13 @@ like($log, qr{^/unbuffered/events\S* sse_auto="unbuffered"$}m, 'log: proxy_buffe
 like($log, qr{^/events\?n=2\S+ sse_auto="unbuffered"$}m, 'log: upstream no');
 like($log, qr{^/unbuffered/plain\S* sse_auto=""$}m, 'log: plain response');
 like($log, qr{^/unbuffered/off/events\S* sse_auto=""$}m, 'log: sse_auto off');
+
+SKIP: {
+	skip 'nginx built without --with-debug', 1 unless $t->has_module('debug');
+
+	like($t->read_file('error.log'),
+		qr/sse_auto: "text\/event-stream" response: stream, already unbuffered/,
+		'debug log: already unbuffered');
+}
 
 ###############################################################################

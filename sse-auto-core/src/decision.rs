@@ -43,8 +43,11 @@ pub enum Upstream {
 pub trait Response {
     /// `sse_auto on` for the request's location.
     fn enabled(&self) -> bool;
-    /// What the media type of the response is.
-    fn media(&self) -> Media;
+    /// The media type of the response is a stream type.
+    fn stream_type(&self) -> bool;
+    /// The media type of the response is a stream-if-unsized type (or there is none, and
+    /// "none" is one); asked only of responses that are not of a stream type.
+    fn unsized_type(&self) -> bool;
     /// The request is the main request (not an SSI include, auth_request, mirror).
     fn main_request(&self) -> bool;
     /// Where the response comes from.
@@ -82,12 +85,13 @@ pub enum Decision {
 pub enum Leave {
     Off,
     NotStreamType,
+    /// Not of a stream type, and the upstream sent a `Content-Length`.
+    SizedNotStreamType,
     Subrequest,
     NotUpstream,
     CannotSwitch,
     NoBody,
     FromCache,
-    Sized,
     UpstreamSaysBuffer,
     Stored,
 }
@@ -129,12 +133,12 @@ impl Leave {
         match self {
             Leave::Off => "left alone: sse_auto off",
             Leave::NotStreamType => "left alone: not a stream media type",
+            Leave::SizedNotStreamType => "left alone: not a stream media type, has Content-Length",
             Leave::Subrequest => "left alone: subrequest",
             Leave::NotUpstream => "left alone: not an upstream response",
             Leave::CannotSwitch => "left alone: upstream module cannot switch buffering",
             Leave::NoBody => "left alone: no body to stream",
             Leave::FromCache => "left alone: served from cache",
-            Leave::Sized => "left alone: stream-if-unsized type with Content-Length",
             Leave::UpstreamSaysBuffer => "left alone: upstream sent \"X-Accel-Buffering: yes\"",
             Leave::Stored => "left alone: stream-if-unsized type being cached or stored",
         }
@@ -149,9 +153,15 @@ pub fn decide<R: Response + ?Sized>(r: &R) -> Decision {
     if !r.enabled() {
         return L(Leave::Off);
     }
-    let media = r.media();
-    if media == Media::Other {
-        return L(Leave::NotStreamType);
+    let unsized_rule = !r.stream_type();
+    if unsized_rule {
+        // The length is cheaper to read than the type list: most responses have one.
+        if r.length_known() {
+            return L(Leave::SizedNotStreamType);
+        }
+        if !r.unsized_type() {
+            return L(Leave::NotStreamType);
+        }
     }
     if !r.main_request() {
         // SSI includes, auth_request, mirrors: the main request decides how it is sent.
@@ -167,11 +177,6 @@ pub fn decide<R: Response + ?Sized>(r: &R) -> Decision {
     }
     if r.cached() {
         return L(Leave::FromCache);
-    }
-    let unsized_rule = media == Media::StreamIfUnsized;
-    if unsized_rule && r.length_known() {
-        // A file or a complete reply: buffering costs nothing, and keeps it cacheable.
-        return L(Leave::Sized);
     }
     if !r.buffered() {
         // nginx streams it already and stores nothing in non-buffered mode; an upstream
@@ -223,8 +228,11 @@ mod tests {
         fn enabled(&self) -> bool {
             self.ask(1, self.enabled)
         }
-        fn media(&self) -> Media {
-            self.ask(2, self.media.unwrap_or(Media::Other))
+        fn stream_type(&self) -> bool {
+            self.ask(2, self.media == Some(Media::Stream))
+        }
+        fn unsized_type(&self) -> bool {
+            self.ask(1024, self.media == Some(Media::StreamIfUnsized))
         }
         fn main_request(&self) -> bool {
             self.ask(4, self.main_request)
@@ -318,12 +326,21 @@ mod tests {
     }
 
     #[test]
-    fn most_responses_cost_two_facts() {
-        // Not a stream type: only `enabled` and `media` are read (the header filter's
-        // common path).
-        for f in all().filter(|f| f.enabled && f.media == Some(Media::Other)) {
+    fn most_responses_cost_a_few_facts() {
+        // Not a stream type: `enabled`, `stream_type`, `length_known` and, without a length,
+        // `unsized_type` are read (the header filter's common path).
+        for f in all().filter(|f| f.enabled && f.media != Some(Media::Stream) && f.length_known) {
+            assert_eq!(decide(&f), Decision::Leave(Leave::SizedNotStreamType));
+            assert_eq!(f.asked.get(), 1 | 2 | 64);
+        }
+        for f in all().filter(|f| f.enabled && f.media == Some(Media::Other) && !f.length_known) {
             assert_eq!(decide(&f), Decision::Leave(Leave::NotStreamType));
-            assert_eq!(f.asked.get(), 1 | 2);
+            assert_eq!(f.asked.get(), 1 | 2 | 64 | 1024);
+        }
+        // A stream type: its length is never asked.
+        for f in all().filter(|f| f.media == Some(Media::Stream)) {
+            decide(&f);
+            assert_eq!(f.asked.get() & (64 | 1024), 0);
         }
         for f in all().filter(|f| !f.enabled) {
             assert_eq!(decide(&f), Decision::Leave(Leave::Off));
@@ -345,7 +362,7 @@ mod tests {
                 && f.has_body
                 && !f.from_cache
                 && f.buffered
-                && !(f.media == Some(Media::StreamIfUnsized) && f.length_known);
+                && !(f.media != Some(Media::Stream) && f.length_known);
             assert_eq!(asked, needed, "{d:?}");
         }
     }
@@ -382,13 +399,16 @@ mod tests {
             length_known: true,
             ..stream_facts(Media::StreamIfUnsized)
         };
-        assert_eq!(decide(&sized), Decision::Leave(Leave::Sized));
+        assert_eq!(decide(&sized), Decision::Leave(Leave::SizedNotStreamType));
         let sized_unbuffered = Facts {
             buffered: false,
             length_known: true,
             ..stream_facts(Media::StreamIfUnsized)
         };
-        assert_eq!(decide(&sized_unbuffered), Decision::Leave(Leave::Sized));
+        assert_eq!(
+            decide(&sized_unbuffered),
+            Decision::Leave(Leave::SizedNotStreamType)
+        );
 
         // An event stream with a length is still an event stream.
         let sse_sized = Facts {

@@ -237,6 +237,7 @@ sub unescape {
 #   gzip    => 0            ask for gzip and decode it (curl --compressed)
 #   method  => 'GET'        e.g. HEAD
 #   headers => []           extra request header lines
+#   body    => undef        request body (a POST unless method says otherwise)
 #   timeout => 10           seconds before giving up
 #
 # Returns { status, headers => { lowercase name => value }, raw_headers, body, records => [
@@ -267,6 +268,7 @@ sub sse_start {
 	push @cmd, '-X', $opts{method} if $opts{method} && $opts{method} ne 'HEAD';
 	push @cmd, '-I' if ($opts{method} // '') eq 'HEAD';
 	push @cmd, '-H', $_ for @{$opts{headers} // []};
+	push @cmd, '--data-binary', $opts{body} if defined $opts{body};
 	push @cmd, "$scheme://127.0.0.1:$port$uri";
 
 	my $start = time();
