@@ -29,7 +29,9 @@ help:
 	@echo "make deb        build libnginx-mod-http-sse-auto_<version>-1_amd64.deb for Debian's nginx"
 	@echo "make test-deb   build the .deb and test it in the system nginx (root; changes the system)"
 	@echo "make test-nginx-build  the suite against nginx's own build (--add-dynamic-module)"
-	@echo "make test-matrix        the suite against every supported nginx (MATRIX=...)"
+	@echo "make test-matrix        the suite against every supported nginx (MATRIX=...;"
+	@echo "                        also openresty-1.27 openresty-1.29, openresty OPENRESTY_BUNDLE=...)"
+	@echo "make openresty OPENRESTY_SRC=<unpacked bundle>  the .so for OpenResty (packaging flags)"
 
 build:
 	./scripts/deps.sh build
@@ -72,6 +74,7 @@ test-matrix:
 	./scripts/matrix.sh $(MATRIX)
 
 # OpenResty: make openresty OPENRESTY_SRC=<unpacked openresty-X.Y.Z.W> [OPENRESTY_FLAGS=...]
+# (without OPENRESTY_FLAGS: OpenResty's packaging flags, scripts/openresty.flags)
 openresty:
 	./scripts/deps.sh build
 	./scripts/openresty.sh "$(OPENRESTY_SRC)" $(OPENRESTY_FLAGS)
