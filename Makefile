@@ -14,7 +14,7 @@ PATHS = ./scripts/paths.sh
 .PHONY: asan deb test-deb test-slow soak bench bench-full clean
 
 # make test-matrix MATRIX="debian trixie" runs a part of it
-MATRIX ?= vendored nginx-build debian trixie
+MATRIX ?= vendored nginx-build nginx-1.24 nginx-1.30 nginx-1.31 debian trixie
 
 help:
 	@echo "make build      build the module and the vendored nginx used by the tests"
