@@ -108,8 +108,11 @@ asan:
 	./scripts/venv.sh
 	./scripts/asan.sh
 
+# make deb DIST=trixie: for another Debian release's nginx, built inside a root of that release
+# (scripts/debian-root.sh, cached in target/debian-root/)
+DIST ?=
 deb:
-	./scripts/deb.sh
+	DIST="$(DIST)" ./scripts/deb.sh
 
 # The module for an nginx binary: reads its nginx -V, builds against its source (NGINX_SRC,
 # or Debian's nginx-dev tree for Debian's nginx) with its arguments, proves it loads (nginx -t
@@ -135,10 +138,16 @@ test-dist:
 	@tarball=$$(./scripts/dist.sh) && TEST_SSE_DIST="$$tarball" $(PROVE) -I t/lib t/dist/
 
 # Installs, removes, reinstalls and purges the package in the system nginx (root, Debian
-# bookworm); the system is left as it was.
+# bookworm); the system is left as it was. With DIST=trixie: the same in the stock nginx of
+# the trixie root the package was built in.
 test-deb:
 	./scripts/deps.sh test
-	@deb=$$(./scripts/deb.sh) && TEST_SSE_DEB="$$deb" $(PROVE) -I t/lib t/deb/
+	@deb=$$(DIST="$(DIST)" ./scripts/deb.sh) || exit 1; \
+	case "$$deb" in \
+	$(CURDIR)/target/deb-*) ./scripts/debian-root.sh "$(DIST)" env TEST_SSE_DEB="/src$${deb#$(CURDIR)}" \
+		sh -c 'cd /src && prove -I t/lib t/deb/' ;; \
+	*) TEST_SSE_DEB="$$deb" $(PROVE) -I t/lib t/deb/ ;; \
+	esac
 
 lint:
 	./scripts/deps.sh build

@@ -150,7 +150,7 @@ if [ -n "$src_arg" ]; then
     if [ -f "$src_arg" ]; then
         # unpacked once, next to the builds; a tarball holds one top directory
         tarball=$(cd "$(dirname "$src_arg")" && pwd)/$(basename "$src_arg")
-        top=$(tar -tzf "$tarball" | head -n 1 | cut -d/ -f1)
+        top=$( (tar -tzf "$tarball" 2>/dev/null || true) | head -n 1 | cut -d/ -f1)
         [ -n "$top" ] || die "$src_arg: not a .tar.gz of a source tree"
         src=$work/src/$top
         if [ ! -e "$src/.unpacked" ]; then
