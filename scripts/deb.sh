@@ -31,7 +31,26 @@ if [ -n "${DIST:-}" ] && [ "$DIST" != "$here" ]; then
     # says comes from here (the root has no git)
     name=${DEBFULLNAME:-$(git -C "$root" config user.name 2>/dev/null || true)}
     email=${DEBEMAIL:-$(git -C "$root" config user.email 2>/dev/null || true)}
+    # the crates come from here too, vendored: cargo in the root never uses the network
+    out=$root/target/deb-$DIST
+    mkdir -p "$out/cargo-home"
+    if [ ! -f "$out/vendor/.stamp" ] || [ "$root/Cargo.lock" -nt "$out/vendor/.stamp" ]; then
+        rm -rf "$out/vendor"
+        (cd "$root" && cargo vendor --locked --versioned-dirs --quiet "$out/vendor" >/dev/null)
+        touch "$out/vendor/.stamp"
+    fi
+    cat >"$out/cargo-home/config.toml" <<EOF
+[source.crates-io]
+replace-with = "vendored-sources"
+
+[source.vendored-sources]
+directory = "/src/target/deb-$DIST/vendor"
+
+[net]
+offline = true
+EOF
     deb=$("$root/scripts/debian-root.sh" "$DIST" env \
+        CARGO_HOME="/src/target/deb-$DIST/cargo-home" \
         DEB_OUT_DIR="/src/target/deb-$DIST" DEB_REVISION="${DEB_REVISION:-1}" \
         DEBFULLNAME="$name" DEBEMAIL="$email" DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:-}" \
         DEB_EPOCH="$(git -C "$root" log -1 --format=%ct 2>/dev/null || date +%s)" \
