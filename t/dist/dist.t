@@ -109,6 +109,7 @@ ok($rc == 0 && $again && `sha256sum < '$dist'` eq `sha256sum < '$again'`, 'repro
 SKIP: {
 skip 'nothing was built (see above)', 3 unless -x $nginx && -f $so;
 
+$ENV{TEST_NGINX_GLOBALS} = "load_module $so;";
 $t->write_file_expand('nginx.conf', <<"EOF");
 
 %%TEST_GLOBALS%%
@@ -142,7 +143,6 @@ http {
 
 EOF
 
-$ENV{TEST_NGINX_GLOBALS} = "load_module $so;";
 make_cert($t);
 $t->run_daemon(\&sse_daemon, port(8081));
 $t->run();
