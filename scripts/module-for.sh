@@ -91,11 +91,30 @@ done
 echo "binary:  $nginx: $verline, $([ $compat -eq 1 ] && echo with || echo WITHOUT) --with-compat"
 
 # the flags for the module build: the binary's own, less its other dynamic modules
-flags=() dropped=()
+flags=() dropped=() system_libs=()
 for a in "${parsed[@]}"; do
     case $a in
     --add-dynamic-module=* | --with-*=dynamic)
         dropped+=("$a") ;;
+    --with-pcre=* | --with-zlib=* | --with-openssl=* | --with-libatomic=*)
+        # a library's source tree the binary was linked with; when it is not here, the
+        # system's library is used (its headers, for the few declarations the module sees)
+        dir=${a#*=}
+        if [ -d "$dir" ]; then
+            flags+=("$a")
+        else
+            lib=${a%%=*}
+            system_libs+=("${lib#--with-}")
+            [ "$lib" = --with-pcre ] && flags+=(--with-pcre)
+            [ "$lib" = --with-libatomic ] && flags+=(--with-libatomic)
+        fi ;;
+    --with-pcre-opt=* | --with-zlib-opt=* | --with-openssl-opt=*)
+        lib=${a%%-opt=*}
+        keep=1
+        for l in "${parsed[@]}"; do
+            case $l in "$lib"=*) [ -d "${l#*=}" ] || keep=0 ;; esac
+        done
+        [ $keep -eq 1 ] && flags+=("$a") ;;
     --add-module=*)
         if [ $compat -eq 1 ]; then
             dropped+=("$a")
@@ -112,6 +131,8 @@ for a in "${parsed[@]}"; do
     esac
 done
 [ ${#dropped[@]} -eq 0 ] || echo "left out (other modules, not part of this build): ${dropped[*]}"
+[ ${#system_libs[@]} -eq 0 ] || echo "the binary was linked with source trees of ${system_libs[*]} that" \
+    "are not here: the system's are used (install their -dev packages)"
 
 # 2. the source
 
