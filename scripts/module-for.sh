@@ -217,7 +217,9 @@ echo "source:  $src ($src_ver)"
 
 # 4. configure a private copy with the binary's arguments, build the module only
 
-stamp=$(printf '%s\n' "$src" "${flags[@]}" --add-dynamic-module="$repo")
+# one cargo target directory for every build made here: the crates are compiled once
+export SSE_AUTO_CARGO_TARGET_DIR=${SSE_AUTO_CARGO_TARGET_DIR:-$work/cargo}
+stamp=$(printf '%s\n' "$src" "${flags[@]}" --add-dynamic-module="$repo" "$SSE_AUTO_CARGO_TARGET_DIR")
 key=$(printf '%s' "$stamp" | cksum | cut -d' ' -f1)
 build=$work/${verline/\//-}-$key
 if [ ! -f "$build/src/core/nginx.h" ]; then
