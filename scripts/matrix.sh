@@ -3,6 +3,11 @@
 #
 #   vendored     nginx 1.28.3 from the nginx-src crate, module built by cargo (the cdylib)
 #   nginx-build  the same source, module built by nginx's own build (--add-dynamic-module)
+#   nginx-1.24   nginx 1.24.0 (Ubuntu 24.04's version), nginx's own build, from
+#                ../shared/sources/nginx-1.24.0.tar.gz (SSE_SOURCES= another directory)
+#   nginx-1.30   nginx 1.30.4, the stable line (nginx.org packages, the official Docker image),
+#                the same way, with --with-http_v3_module
+#   nginx-1.31   nginx 1.31.4, the mainline, the same way, with --with-http_v3_module
 #   debian       Debian bookworm's packaged /usr/sbin/nginx 1.22.1, module built against the
 #                nginx-dev tree of that very package
 #   trixie       nginx 1.26.3 from Debian trixie's source package, nginx's own build
@@ -23,7 +28,7 @@ mkdir -p "$work"
 # read-only source bundles (OpenResty), as in ../shared/sources
 sources=${SSE_SOURCES:-$repo/../shared/sources}
 
-want=${*:-vendored nginx-build debian trixie}
+want=${*:-vendored nginx-build nginx-1.24 nginx-1.30 nginx-1.31 debian trixie}
 results=()
 failed=0
 
@@ -84,6 +89,28 @@ for name in $want; do
     nginx-build)
         eval "$(./scripts/nginx-build.sh)"
         run_suite nginx-build "$nginx" "$module"
+        ;;
+
+    nginx-1.24 | nginx-1.30 | nginx-1.31)
+        # release tarballs, read-only: unpacked under target/matrix/<name>/
+        case $name in
+        nginx-1.24) version=1.24.0 flags= ;;
+        nginx-1.30) version=1.30.4 flags=--with-http_v3_module ;;
+        nginx-1.31) version=1.31.4 flags=--with-http_v3_module ;;
+        esac
+        tarball=${SSE_SOURCES:-$repo/../shared/sources}/nginx-$version.tar.gz
+        src=$work/$name/nginx-$version
+        if [ ! -f "$src/src/core/nginx.h" ]; then
+            [ -f "$tarball" ] || { echo "$name: no $tarball" >&2; exit 1; }
+            rm -rf "${work:?}/$name"
+            mkdir -p "$work/$name"
+            tar -xzf "$tarball" -C "$work/$name"
+        fi
+        start=$SECONDS
+        # shellcheck disable=SC2086
+        eval "$(./scripts/nginx-build.sh "$src" $flags)"
+        echo "$name: built in $((SECONDS - start)) s"
+        run_suite "$name" "$nginx" "$module"
         ;;
 
     debian)
