@@ -1311,32 +1311,50 @@ def gen_value(rng):
     ])
 
 
+GOOD_VALUES = {
+    "sse_auto": ["on", "off"], "sse_auto_downstream_hint": ["on", "off"],
+    "sse_auto_types": ["text/event-stream", "application/x-ndjson text/x-a", "A/B c/d e/f"],
+    "sse_auto_unsized_types": ["text/plain", "none", "off", "text/plain none", "x/y"],
+    "sse_auto_read_timeout": ["1s", "1h", "500ms", "0", "10"],
+    "sse_auto_heartbeat": ["off", "15s", "1ms", "1d"], "sse_auto_drain": ["off", "30s", "0"],
+}
+
+
 def gen_config(rng, load_module):
     """A random configuration with sse_auto directives in random places; returns (text,
     directive lines as [(line number, directive)])."""
     places = ["main", "events", "http", "server", "location", "if", "limit_except", "nested"]
     spots = collections.defaultdict(list)
+    sane = rng.random() < 0.5  # mostly valid: the merge of valid values gets exercised too
     for _ in range(rng.randint(1, 6)):
         d = rng.choice(DIRECTIVES)
-        nargs = rng.choice([0, 1, 1, 1, 2, 3])
-        vals = " ".join(gen_value(rng) for _ in range(nargs))
-        spots[rng.choice(places)].append(f"{d} {vals};" if vals else f"{d};")
+        if sane and rng.random() < 0.9:
+            vals = rng.choice(GOOD_VALUES[d])
+            place = rng.choice(["http", "server", "location", "nested"]
+                               + (["if"] if d in ("sse_auto", "sse_auto_downstream_hint") else []))
+        else:
+            nargs = rng.choice([0, 1, 1, 1, 2, 3])
+            vals = " ".join(gen_value(rng) for _ in range(nargs))
+            place = rng.choice(places)
+        spots[place].append(f"{d} {vals};" if vals else f"{d};")
     lines = [load_module, "daemon off;", "error_log stderr;"] + spots["main"] + [
         "events {"] + spots["events"] + ["}", "http {", "access_log off;"] + spots["http"] + [
         "server {", "listen 127.0.0.1:1;"] + spots["server"] + [
         "location / {", "proxy_pass http://127.0.0.1:2;"] + spots["location"] + [
         "if ($arg_x) {"] + spots["if"] + ["}", "limit_except GET {"] + spots["limit_except"] + [
         "}", "location /n/ {"] + spots["nested"] + ["}", "}", "}", "}"]
-    where = [(i + 1, ln.split()[0]) for i, ln in enumerate(lines)
-             if ln.split() and ln.split()[0] in DIRECTIVES]
+    where = [(i + 1, ln.split()[0].rstrip(";")) for i, ln in enumerate(lines)
+             if ln.split() and ln.split()[0].rstrip(";") in DIRECTIVES]
     return "\n".join(lines) + "\n", where
 
 
 def config_fuzz(args):
     d = tempfile.mkdtemp(prefix="fuzz-conf-")
+    os.mkdir(f"{d}/logs")
     rng = random.Random(f"{args.seed}:conf")
     stats = collections.Counter()
     failures = []
+    t0 = time.monotonic()
     env = {**os.environ, "ASAN_OPTIONS": "detect_leaks=0"}
     for n in range(args.config_cases):
         text, where = gen_config(rng, f"load_module {args.module};")
@@ -1354,11 +1372,14 @@ def config_fuzz(args):
             stats["accepted"] += 1
             continue
         stats["rejected"] += 1
-        m = re.search(r"\[emerg\] \d+#\d+: (.*) in (\S+):(\d+)\s*$", err, re.M)
+        m = re.search(r"\[emerg\] (?:\d+#\d+: )?(.*) in (\S+):(\d+)\s*$", err, re.M)
         if not m:
             failures.append((n, "rejected without file:line", err[-600:], text))
             continue
         msg, fline = m.group(1), int(m.group(3))
+        if msg.startswith("too long parameter"):
+            stats["rejected_by_parser"] += 1  # nginx's tokenizer, before any directive
+            continue
         names = [dname for ln, dname in where if ln == fline]
         if not names:
             failures.append((n, f"error at line {fline}, not an sse_auto directive", err[-600:],
@@ -1370,14 +1391,17 @@ def config_fuzz(args):
         stats["rejected_named"] += 1
     print(f"config-fuzz: seed {args.seed}: {stats['configs']} configurations, "
           f"{stats['accepted']} accepted, {stats['rejected']} rejected "
-          f"({stats['rejected_named']} naming the directive and file:line), "
+          f"({stats['rejected_named']} naming the directive and file:line, "
+          f"{stats['rejected_by_parser']} by nginx's tokenizer), "
           f"{len(failures)} failures")
     for n, why, err, text in failures[:5]:
         print(f"CONFIG FAIL {n}: {why}\n{err}\n--- config ---\n{text}")
     if not failures:
         shutil.rmtree(d, ignore_errors=True)
     return dict(configs=stats["configs"], accepted=stats["accepted"],
-                rejected=stats["rejected"], failures=[f[:3] for f in failures])
+                rejected=stats["rejected"], rejected_named=stats["rejected_named"],
+                rejected_by_parser=stats["rejected_by_parser"],
+                failures=[f[:3] for f in failures], seconds=round(time.monotonic() - t0, 1))
 
 
 def main():
