@@ -11,7 +11,7 @@ PATHS = ./scripts/paths.sh
 
 .PHONY: openresty
 .PHONY: help build paths test test-unit test-nginx test-nginx-build test-matrix lint demo demo-check
-.PHONY: asan fuzz-stack deb test-deb test-slow soak bench bench-full clean
+.PHONY: asan fuzz-stack fuzz-core deb test-deb test-slow soak bench bench-full clean
 
 # make test-matrix MATRIX="debian trixie" runs a part of it
 MATRIX ?= vendored nginx-build debian trixie
@@ -26,6 +26,7 @@ help:
 	@echo "make asan       the suite against an AddressSanitizer build of nginx"
 	@echo "make fuzz-stack differential stream + configuration fuzzer under ASan (FUZZ_SEED=,"
 	@echo "                FUZZ_CASES=, FUZZ_SECONDS=180, FUZZ_ONLY= to replay one case)"
+	@echo "make fuzz-core  cargo-fuzz / libFuzzer on sse-auto-core's parsers (FUZZ_CORE_SECONDS=60)"
 	@echo "make soak       2,000 streams with faults and reloads (SOAK_SECONDS=600)"
 	@echo "make bench      quick SSE benchmark vs proxy_buffering off, Caddy, HAProxy (bench-full)"
 	@echo "make deb        build libnginx-mod-http-sse-auto_<version>-1_amd64.deb for Debian's nginx"
@@ -111,6 +112,11 @@ asan:
 fuzz-stack:
 	./scripts/deps.sh test
 	./scripts/fuzz-stack.sh
+
+# coverage-guided: cargo-fuzz + libFuzzer on the media-type matcher, the boundary tracker and
+# the type-list parser, against their reference implementations (fuzz/)
+fuzz-core:
+	./scripts/fuzz-core.sh
 
 deb:
 	./scripts/deb.sh
