@@ -751,7 +751,7 @@ async def client_h1(c, path, port, tls, deadline):
                                       or time.monotonic() - start > c.abort_ms / 1000):
                 res.end = "aborted"
                 break
-            size = 256 if c.mode == "slow" else 65536
+            size = 1024 if c.mode == "slow" else 65536
             data = await asyncio.wait_for(reader.read(size), left)
             if not data:
                 break
@@ -1002,6 +1002,7 @@ class Runner:
         self.by_profile = collections.Counter()
         self.log_pos = 0
         self.generation = 0
+        self.timeouts = []
         self.log_findings = []
 
     # nginx
@@ -1079,7 +1080,7 @@ class Runner:
 
     async def fetch(self, c, role):
         path = f"/f/{c.kind}/{c.profile}/{role}/{c.n}"
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + (30 if c.mode == "slow" else 15)
         if c.client == "h2":
             return await client_h2(c, path, self.tls_port, self.dir, deadline)
         port = self.tls_port if c.client == "tls" else self.port
@@ -1165,6 +1166,8 @@ class Runner:
             self.stats["during_reload"] += getattr(c, "reloaded", False)
             self.stats["drained"] += getattr(c, "drained", False)
             self.stats["end_" + str(t.end)] += 1
+            if t.end == "timeout" and c.mode != "abort":
+                self.timeouts.append(n)
             self.stats["sse_" + (t.headers.get("x-fuzz-sse-auto") or "none")] += 1
         finally:
             del CASES[n]
@@ -1278,7 +1281,7 @@ class Runner:
             by_client=dict(sorted(self.by_client.items())),
             by_mode=dict(sorted(self.by_mode.items())),
             by_profile=dict(sorted(self.by_profile.items())),
-            fail_kinds=dict(self.fail_kinds), ok=ok,
+            fail_kinds=dict(self.fail_kinds), ok=ok, timeouts=self.timeouts[:200],
         )
         print(f"fuzz-stack: seed {self.seed}: {report['cases']} cases in {elapsed:.0f} s "
               f"({report['cases'] / max(elapsed, 1):.1f}/s); by kind {report['by_kind']}; "
@@ -1294,6 +1297,8 @@ class Runner:
               f"{len(self.unconfirmed)}, nginx's own buffered/unbuffered differences "
               f"{sum(self.nginx_diffs.values())}, log findings {len(self.log_findings)}, "
               f"worker fds idle {idle} end {fds_end}")
+        if self.timeouts:
+            print(f"  client timeouts (15 s, slow clients 30 s; both locations alike) in cases {self.timeouts[:20]}")
         for u in self.unconfirmed[:5]:
             print(f"  unconfirmed case {u['case']}: {'; '.join(u['fails'])} ({u['repro']})")
         for line in self.log_findings[:10]:
