@@ -712,6 +712,10 @@ def decode_h1(raw, method):
         n = int(res.headers["content-length"].split(",")[0])
         res.body = rest[:n]
         res.end = "complete" if len(rest) >= n else "truncated"
+        if len(rest) > n:
+            # on a keepalive connection these would be read as the next response
+            res.end = "overrun"
+            res.note = f"{len(rest) - n} bytes after Content-Length"
     else:
         res.body = rest
         res.end = "complete"  # close-delimited
@@ -1141,10 +1145,12 @@ class Runner:
                 for _ in range(2):
                     if (await self.evaluate(c))[0]:
                         again += 1
+                # the oracle does not depend on timing, but whether a failure shows may (a
+                # heartbeat needs a pause): one rerun that fails too confirms it
                 entry = dict(case=n, kind=c.kind, profile=c.profile, client=c.client,
                              mode=c.mode, fails=fails, test=t.short(), ref=r.short(),
                              repro=self.repro(n))
-                if again == 2:
+                if again >= 1:
                     self.failures.append(entry)
                     for f in fails:
                         self.fail_kinds[re.sub(r"\d+", "N", f)[:60]] += 1
