@@ -27,7 +27,7 @@ set -- --nginx "$nginx" --module "$module" --seconds "${FUZZ_SECONDS:-180}" \
 [ -n "${FUZZ_CASES:-}" ] && set -- "$@" --cases "$FUZZ_CASES"
 [ -n "${FUZZ_JSON:-}" ] && set -- "$@" --json "$FUZZ_JSON"
 if [ -n "${FUZZ_ONLY:-}" ]; then
-    set -- "$@" --only "$FUZZ_ONLY" --verbose --reload-every 0
+    set -- "$@" --only "$FUZZ_ONLY" --verbose --reload-every "${FUZZ_RELOAD:-0}"
 else
     set -- "$@" --config-cases "${FUZZ_CONFIGS:-300}"
 fi
