@@ -1046,6 +1046,7 @@ class Runner:
         self.generation = 0
         self.timeouts = []
         self.known = collections.Counter()
+        self.nginx_diff_examples = {}
         self.log_findings = []
 
     # nginx
@@ -1212,6 +1213,9 @@ class Runner:
                           f"{'; '.join(fails)} | test {t.short()} | ref {r.short()}", flush=True)
             if getattr(c, "nginx_diff", None):
                 self.nginx_diffs[c.nginx_diff] += 1
+                examples = self.nginx_diff_examples.setdefault(c.nginx_diff, [])
+                if len(examples) < 5:
+                    examples.append(n)
             self.stats["cases"] += 1
             self.by_kind[c.kind] += 1
             self.by_client[c.client] += 1
@@ -1336,6 +1340,7 @@ class Runner:
             unconfirmed_count=len(self.unconfirmed), log_findings=self.log_findings[:50],
             idle_fds=idle, end_fds=fds_end, stats=dict(self.stats),
             nginx_differences=dict(self.nginx_diffs),
+            nginx_difference_cases=self.nginx_diff_examples,
             by_kind=dict(sorted(self.by_kind.items())),
             by_client=dict(sorted(self.by_client.items())),
             by_mode=dict(sorted(self.by_mode.items())),
