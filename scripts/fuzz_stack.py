@@ -442,6 +442,8 @@ def gen_case(seed, n):
     c.end = end
     # drain locations: some streams last a few seconds, so that reloads find them open
     c.long = bool(PROFILES[c.profile].get("drain")) and rng.random() < 0.4
+    # HTTP/1.1 clients: a second request on the same connection after the first response
+    c.keepalive = c.client != "h2" and rng.random() < 0.2
     if c.long:
         lr = random.Random(f"{seed}:{n}:long")
         step = max(1, len(wire) // lr.randint(3, 8))
@@ -536,6 +538,10 @@ async def send_script(writer, c, wire):
         await asyncio.sleep(0.002)
     except (ConnectionError, OSError):
         pass
+    except asyncio.CancelledError:
+        # the run is over (a stream still being sent to a client that left)
+        writer.transport.abort()
+        return
     writer.close()
 
 
@@ -657,8 +663,9 @@ class Result:
         self.status = None
         self.headers = {}
         self.body = b""
-        self.end = None  # complete | truncated | timeout | aborted | error
+        self.end = None  # complete | truncated | overrun | timeout | aborted | extra
         self.note = ""
+        self.second = None  # keepalive: the status of the second response on the connection
 
     def short(self):
         return (f"status={self.status} end={self.end} len={len(self.body)} "
@@ -677,6 +684,39 @@ def parse_head(raw):
             v = v.strip().decode("latin-1")
             headers[k] = headers[k] + "," + v if k in headers else v
     return status, headers
+
+
+def frame_length(raw, method):
+    """The length of the first response in raw when it is all there and framed (chunked or
+    with a Content-Length, as nginx frames keepalive responses), else None."""
+    i = raw.find(b"\r\n\r\n")
+    if i < 0:
+        return None
+    status, headers = parse_head(bytes(raw[:i]))
+    if status is None or "close" in headers.get("connection", ""):
+        return None
+    j = i + 4
+    if method == "HEAD" or status in (204, 304) or status < 200:
+        return j
+    if "chunked" in headers.get("transfer-encoding", ""):
+        while True:
+            k = raw.find(b"\r\n", j)
+            if k < 0:
+                return None
+            try:
+                n = int(bytes(raw[j:k]).split(b";")[0], 16)
+            except ValueError:
+                return None
+            if n == 0:
+                end = raw.find(b"\r\n\r\n", k)  # trailers, then the empty line
+                return end + 4 if end >= 0 else None
+            j = k + 2 + n + 2
+            if j > len(raw):
+                return None
+    if "content-length" in headers:
+        n = int(headers["content-length"].split(",")[0])
+        return j + n if len(raw) >= j + n else None
+    return None
 
 
 def decode_h1(raw, method):
@@ -748,12 +788,23 @@ async def client_h1(c, path, port, tls, deadline):
             ctx.set_alpn_protocols(["http/1.1"])
         reader, writer = await asyncio.wait_for(asyncio.open_connection(
             sock=sock, ssl=ctx, server_hostname="localhost" if tls else None), 5)
-        req = (f"{c.method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+        keepalive = getattr(c, "keepalive", False) and c.mode != "abort"
+        req = (f"{c.method} {path} HTTP/1.1\r\nHost: localhost\r\n"
+               + ("" if keepalive else "Connection: close\r\n")
                + ("Accept-Encoding: gzip\r\n" if c.gzip else "") + "\r\n")
         writer.write(req.encode())
         await writer.drain()
         start = time.monotonic()
+        first = None  # keepalive: the length of the first response, once it is all there
         while True:
+            if keepalive and first is None:
+                first = frame_length(raw, c.method)
+                if first is not None:
+                    # the same request again on the same connection: what comes back must
+                    # start with a status line, not with what is left of the first
+                    writer.write(f"GET {path}?again HTTP/1.1\r\nHost: localhost\r\n"
+                                 f"Connection: close\r\n\r\n".encode())
+                    await writer.drain()
             left = deadline - time.monotonic()
             if left <= 0:
                 res.end = "timeout"
@@ -785,7 +836,13 @@ async def client_h1(c, path, port, tls, deadline):
             sock.close()
     if res.end in ("timeout", "aborted"):
         return res
+    second = None
+    if first is not None:
+        raw, second = raw[:first], bytes(raw[first:])
     out = decode_h1(bytes(raw), c.method)
+    if second is not None:
+        m = re.match(rb"HTTP/1\.1 (\d{3}) ", second)
+        out.second = int(m.group(1)) if m else f"no status line: {second[:40]!r}"
     if res.note and out.end == "complete" and "chunked" not in out.headers.get(
             "transfer-encoding", "") and "content-length" not in out.headers:
         out.end = "truncated"  # a close-delimited body cut by a reset
@@ -932,6 +989,8 @@ def classify(c, t, r):
     end_r = r.end
     if end_t != end_r:
         fails.append(f"end {end_t} != reference {end_r}")
+    if t.second != r.second:
+        fails.append(f"keepalive: second response {t.second} != reference {r.second}")
     tb, rb = t.body, r.body
     if t.headers.get("content-encoding") == "gzip":
         tb, _ = gunzip(tb)
