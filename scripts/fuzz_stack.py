@@ -1292,7 +1292,7 @@ class Runner:
                 # heartbeat needs a pause): one rerun that fails too confirms it
                 entry = dict(case=n, kind=c.kind, profile=c.profile, client=c.client,
                              mode=c.mode, fails=fails, test=t.short(), ref=r.short(),
-                             repro=self.repro(n))
+                             during_reload=getattr(c, "reloaded", False), repro=self.repro(n))
                 known = known_issue(c, t)
                 if known and again >= 1:
                     self.known[known] += 1
@@ -1307,7 +1307,8 @@ class Runner:
                           flush=True)
                 else:
                     self.unconfirmed.append(entry)
-                    print(f"unconfirmed case {n} ({again} of 2 reruns failed): "
+                    print(f"unconfirmed case {n} ({again} of 2 reruns failed"
+                          f"{', during a reload' if entry['during_reload'] else ''}): "
                           f"{'; '.join(fails)} | test {t.short()} | ref {r.short()}", flush=True)
             if getattr(c, "nginx_diff", None):
                 self.nginx_diffs[c.nginx_diff] += 1
