@@ -23,24 +23,10 @@ select STDOUT; $| = 1;
 
 my $t = Test::Nginx->new()->has(qw/http proxy gzip http_v2/)->has_daemon('curl');
 
-$t->write_file_expand('nginx.conf', <<'EOF');
+# "http2 on" appeared in 1.25.1; older versions take it as a listen parameter
+my ($h2_listen, $h2) = $t->has_version('1.25.1') ? ('', 'http2 on;') : ('http2', '');
 
-%%TEST_GLOBALS%%
-
-daemon off;
-
-events {
-}
-
-http {
-    %%TEST_GLOBALS_HTTP%%
-
-    server {
-        listen       127.0.0.1:8080;
-        listen       127.0.0.1:8082;
-        http2        on;
-        server_name  localhost;
-
+my $locations = <<'EOF';
         sse_auto_heartbeat 100ms;
 
         location / {
@@ -57,13 +43,41 @@ http {
             gzip_types text/event-stream;
             proxy_pass http://127.0.0.1:8081;
         }
+EOF
+
+$t->write_file_expand('nginx.conf', <<"EOF");
+
+%%TEST_GLOBALS%%
+
+daemon off;
+
+events {
+}
+
+http {
+    %%TEST_GLOBALS_HTTP%%
+
+    server {
+        listen       127.0.0.1:8080;
+        server_name  localhost;
+
+$locations
+    }
+
+    # HTTP/2 without TLS (curl --http2-prior-knowledge)
+    server {
+        listen       127.0.0.1:8082 $h2_listen;
+        $h2
+        server_name  localhost;
+
+$locations
     }
 }
 
 EOF
 
 $t->run_daemon(\&sse_daemon, port(8081));
-$t->run()->plan(7);
+$t->run()->plan(9);
 $t->waitforsocket('127.0.0.1:' . port(8081));
 
 ###############################################################################
@@ -95,6 +109,27 @@ sub sized_get {
 	return ($len, $body);
 }
 
+# Two requests pipelined on one HTTP/1.1 connection: after the first response's
+# Content-Length bytes, the second response must begin.
+
+sub keepalive_in_step {
+	my ($uri) = @_;
+	my $r = http(<<"EOR" . <<"EOR2");
+GET $uri HTTP/1.1
+Host: localhost
+
+EOR
+GET $uri HTTP/1.1
+Host: localhost
+Connection: close
+
+EOR2
+	my ($head, $rest) = split /\x0d\x0a\x0d\x0a/, $r // '', 2;
+	my ($len) = ($head // '') =~ /^Content-Length: (\d+)/mi;
+	return 0 unless defined $len && defined $rest && length($rest) > $len;
+	return substr($rest, $len) =~ m{\AHTTP/1\.1 200 };
+}
+
 my ($len, $body) = sized_get("/off/events$sized");
 ok(defined $len && length($body) == $len && two_events($body),
 	'sse_auto off: Content-Length is the body') or diag($body);
@@ -107,6 +142,9 @@ is(length($body // ''), $len, 'heartbeats: the body is Content-Length bytes');
 ok(two_events($body), 'heartbeats: none inside a response of known length')
 	or diag($body);
 
+ok(keepalive_in_step("/events$sized"),
+	'keepalive: the second response starts where the first one ends');
+
 # HTTP/2: nginx passes the length on as content-length; DATA beyond it is a protocol error
 
 $r = sse_get("/events$sized", http2 => 1, port => port(8082));
@@ -114,6 +152,8 @@ is($r->{exit}, 0, 'HTTP/2: the stream ends cleanly');
 ok(two_events($r->{body}), 'HTTP/2: the body is the two events') or diag($r->{body});
 
 }
+
+ok(keepalive_in_step("/off/events$sized"), 'keepalive: sse_auto off: in step');
 
 $r = sse_get("/off/events$sized", http2 => 1, port => port(8082));
 ok($r->{exit} == 0 && two_events($r->{body}), 'HTTP/2: sse_auto off: the two events');
