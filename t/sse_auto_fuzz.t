@@ -15,6 +15,7 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 use lib 'lib';
 use Test::Nginx;
 use Test::Nginx::SSE qw/ :all /;
+use Time::HiRes qw/ sleep /;
 
 ###############################################################################
 
@@ -35,6 +36,12 @@ my $locations = <<'EOF';
 
         location /off/ {
             sse_auto off;
+            proxy_pass http://127.0.0.1:8081;
+        }
+
+        location /drain/ {
+            sse_auto_heartbeat off;
+            sse_auto_drain 300ms;
             proxy_pass http://127.0.0.1:8081;
         }
 
@@ -77,7 +84,7 @@ $locations
 EOF
 
 $t->run_daemon(\&sse_daemon, port(8081));
-$t->run()->plan(9);
+$t->run()->plan(11);
 $t->waitforsocket('127.0.0.1:' . port(8081));
 
 ###############################################################################
@@ -163,5 +170,25 @@ ok($r->{exit} == 0 && two_events($r->{body}), 'HTTP/2: sse_auto off: the two eve
 $r = sse_get("/gzip/events$sized", gzip => 1);
 ok($r->{exit} == 0 && @{$r->{records}} == 2 && !defined $r->{headers}{'content-length'},
 	'gzip: no length, heartbeats may go in');
+
+# Found next to it: a drained stream of known length. The drain ends the response at an
+# event boundary as if it were complete, but the client expected the whole Content-Length:
+# it sees a truncated transfer (curl 18) instead of the clean end drain promises.
+
+my $long_sized = query(n => 12, gap => 150, len => 1);
+my $req = sse_start("/drain/events$long_sized");
+my $off = sse_start("/off/events$long_sized");
+sleep(0.5);
+$t->reload();
+$r = sse_finish($req);
+
+ok(sse_finish($off)->{exit} == 0, 'sse_auto off: the same stream ends cleanly after a reload');
+
+TODO: {
+local $TODO = 'a drained response of known length ends truncated';
+
+is($r->{exit}, 0, 'drain: a response with a Content-Length ends cleanly');
+
+}
 
 ###############################################################################
