@@ -63,7 +63,7 @@ PROFILES = [
     dict(),                                              # 0: the defaults
     dict(buffering=False),                               # 1: proxy_buffering off
     dict(heartbeat="40ms"),                              # 2
-    dict(buffering=False, heartbeat="30ms"),             # 3
+    dict(buffering=False, heartbeat="30ms", ignore_abort=True),  # 3
     dict(gzip=True),                                     # 4
     dict(gzip=True, heartbeat="50ms"),                   # 5
     dict(cache=True),                                    # 6
@@ -73,7 +73,8 @@ PROFILES = [
     dict(hint=False, drain="1s", read_timeout="30s"),    # 10
     dict(heartbeat="30ms", drain="50ms"),                # 11
     dict(ignore_xab=True),                               # 12
-    dict(small=True, heartbeat="35ms"),                  # 13
+    # (ignore_abort: nginx does not watch the client, so a heartbeat is what finds it gone)
+    dict(small=True, heartbeat="35ms", ignore_abort=True),  # 13
     dict(enable=False, buffering=False, heartbeat="30ms"),  # 14: sse_auto off
     dict(small=True, gzip=True, buffering=False),        # 15
 ]
@@ -112,6 +113,8 @@ def location(kind, pi, role, ports):
                      f"{px}_cache_valid 200 30s;")
     if p.get("ignore_xab"):
         lines.append(f"{px}_ignore_headers X-Accel-Buffering;")
+    if p.get("ignore_abort"):
+        lines.append(f"{px}_ignore_client_abort on;")
     if p.get("small"):
         lines.append(f"{px}_buffer_size 1k; {px}_buffers 4 1k; {px}_busy_buffers_size 2k;")
     lines.append(f"{px}_read_timeout 10s;")
