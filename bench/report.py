@@ -34,6 +34,59 @@ NAMES = {
 }
 
 
+
+# Functions nginx calls whether or not the module is loaded: the module's hooks pass on to
+# them (the next header filter, the upstream module's own finalize_request), so they are not
+# the module's cost.
+PASSED_ON = re.compile(r"(_filter|_filter_init|_finalize_request)$")
+
+
+def module_attributable(path, module="libngx_http_sse_auto_module"):
+    """Instructions executed in the module's code and in what it calls, from a callgrind
+    output file, without the functions its hooks pass on to (PASSED_ON). Deterministic: it
+    does not move with how nginx's reads happen to split a response."""
+    names = {"ob": {}, "fn": {}}
+
+    def name(kind, v):
+        m = re.match(r"\((\d+)\)(?:\s+(.*))?$", v)
+        if not m:
+            return v
+        if m.group(2) is not None:
+            names[kind][m.group(1)] = m.group(2)
+        return names[kind].get(m.group(1), "")
+
+    ob = fn = ""
+    cob = cfn = None
+    in_call = False
+    total = 0
+    with open(path, errors="replace") as f:
+        for line in f:
+            if line.startswith("ob="):
+                ob = name("ob", line[3:].strip())
+            elif line.startswith("cob="):
+                cob = name("ob", line[4:].strip())
+            elif line.startswith("fn="):
+                fn = name("fn", line[3:].strip())
+            elif line.startswith("cfn="):
+                cfn = name("fn", line[4:].strip())
+            elif line.startswith("calls="):
+                in_call = True
+            elif line[:1].isdigit() or line[:1] in "+-*":
+                parts = line.split()
+                if len(parts) < 2:
+                    continue
+                cost = int(parts[1])
+                mine = module in ob
+                if in_call:
+                    callee = cob if cob is not None else ob
+                    if mine and module not in callee and not PASSED_ON.search(cfn or ""):
+                        total += cost
+                    in_call = False
+                    cob = cfn = None
+                elif mine:
+                    total += cost
+    return total
+
 def load(path):
     with open(path) as f:
         return json.load(f)
@@ -478,15 +531,27 @@ def main(out):
             parts = line.split()
             if len(parts) in (3, 4) and parts[2].isdigit():
                 rnd = int(parts[3]) if len(parts) == 4 else 1
-                tot[(parts[0], int(parts[1]), rnd)] = int(parts[2])
+                count = parts[1]
+                if count.startswith("u"):
+                    # the unsized page: its own variant, the same run without requests
+                    tot[(parts[0] + "_unsized", int(count[1:]), rnd)] = int(parts[2])
+                else:
+                    tot[(parts[0], int(count), rnd)] = int(parts[2])
+        for (v, c, x), ir in list(tot.items()):
+            if c == 0:
+                tot.setdefault((v + "_unsized", 0, x), ir)
         n = max(k[1] for k in tot)
         rounds = sorted({k[2] for k in tot})
         per_round = {}
         for v in ("cg_plain", "cg_module"):
             per_round[v] = [(tot[(v, n, x)] - tot[(v, 0, x)]) / n for x in rounds
                             if (v, n, x) in tot and (v, 0, x) in tot]
+        for v in ("cg_plain_unsized", "cg_module_unsized"):
+            per_round[v] = [(tot[(v, n, x)] - tot[(v, 0, x)]) / n for x in rounds
+                            if (v, n, x) in tot and (v, 0, x) in tot]
         per = {v: statistics.median(xs) for v, xs in per_round.items() if xs}
         r = ratio(per.get("cg_module"), per.get("cg_plain"))
+        ru = ratio(per.get("cg_module_unsized"), per.get("cg_plain_unsized"))
         summary["p3"] = {"requests": n, "rounds": len(rounds),
                          "totals": {f"{k[0]}:{k[1]}:{k[2]}": v for k, v in tot.items()},
                          "ir_per_request_rounds": per_round,
@@ -502,12 +567,40 @@ def main(out):
         md.append("")
         md.append("| nginx | Ir per request, each round | median |")
         md.append("|---|---|---:|")
-        for v, name in (("cg_plain", "without the module"), ("cg_module", "with load_module sse_auto")):
+        for v, name in (("cg_plain", "without the module"), ("cg_module", "with load_module sse_auto"),
+                        ("cg_plain_unsized", "*HTML without length:* without the module"),
+                        ("cg_module_unsized", "*HTML without length:* with sse_auto (soft-streamed)")):
+            if not per_round.get(v):
+                continue
             each = ", ".join(f"{x:,.0f}" for x in per_round.get(v, []))
             md.append(f"| {name} | {each} | {fmt(per.get(v))} |")
         md.append("")
         if r is not None:
             md.append(f"Ratio with ÷ without (medians): **{r:.4f}** ({(r - 1) * 100:+.2f} %)")
+            md.append("")
+        # The module's own share, deterministic: from the callgrind files of the last round.
+        last = rounds[-1] if rounds else 1
+        own = {}
+        for key, fname in (("plain", f"callgrind.cg_module.{n}.out"),
+                           ("unsized", f"callgrind.cg_module.u{n}.out")):
+            zero = os.path.join(out, "callgrind.cg_module.0.out")
+            path = os.path.join(out, fname)
+            if os.path.exists(path) and os.path.exists(zero):
+                own[key] = (module_attributable(path) - module_attributable(zero)) / n
+        if own:
+            summary["p3"]["module_attributable_ir"] = own
+            md.append("Instructions in the module and in what it calls (the next filter and "
+                      "the upstream module's own hooks left out), per request, last round: "
+                      + ", ".join(f"{k} **{v:,.0f}**" + (
+                          f" ({v / per[b] * 100:.2f} % of the request without the module)"
+                          if per.get(b) else "")
+                          for k, v, b in ((k, v, "cg_plain" if k == "plain" else "cg_plain_unsized")
+                                          for k, v in own.items())))
+            md.append("")
+        if ru is not None:
+            summary["p3"]["ratio_unsized"] = ru
+            md.append(f"HTML without length (soft-streamed with the module), ratio: "
+                      f"**{ru:.4f}** ({(ru - 1) * 100:+.2f} %)")
             md.append("")
         fpath = os.path.join(out, "p3_module_functions.txt")
         if os.path.exists(fpath):
@@ -529,6 +622,13 @@ def main(out):
                 md.append("")
             verdicts.append(("P3: instructions per plain request within +0.5 %", r <= 1.005,
                              f"{(r - 1) * 100:+.2f} % ({per['cg_module']:,.0f} vs {per['cg_plain']:,.0f} Ir)"))
+        own = summary.get("p3", {}).get("module_attributable_ir", {})
+        for key, base, label in (("plain", "cg_plain", "plain request"),
+                                 ("unsized", "cg_plain_unsized", "HTML page without length")):
+            if key in own and per.get(base):
+                share = own[key] / per[base]
+                verdicts.append((f"P3, module's own instructions, {label}: within +0.5 %",
+                                 share <= 0.005, f"+{share * 100:.2f} % ({own[key]:,.0f} Ir)"))
 
     # P3, per forwarded event
     ev_path = os.path.join(out, "p3_event_totals.txt")

@@ -393,9 +393,11 @@ if has_part p3; then
     # a run's count by up to ~0.7 % even without the module: P3_ROUNDS rounds, each with both
     # variants, and the report takes the median.
     say "P3: callgrind, $P3_REQUESTS plain requests, module loaded vs. not, $P3_ROUNDS round(s)"
+    # "u<N>": N requests for an HTML page without Content-Length, which nginx buffers and
+    # sse_auto soft-streams (the per-response cost of soft streaming).
     for round in $(seq "$P3_ROUNDS"); do
     for variant in cg_plain cg_module; do
-        for n in 0 "$P3_REQUESTS"; do
+        for n in 0 "$P3_REQUESTS" "u$P3_REQUESTS"; do
             dir=$out/run/$variant
             cgout=$out/callgrind.$variant.$n.out
             valgrind --tool=callgrind --callgrind-out-file="$cgout" \
@@ -404,16 +406,24 @@ if has_part p3; then
             pid=$!
             started+=("$pid")
             wait_port "${PORT[$variant]}" "$pid" || die "nginx under valgrind did not start"
-            if [ "$n" -gt 0 ]; then
-                "$bench" plain --url "http://127.0.0.1:${PORT[$variant]}/plain?size=1024" \
+            case $n in
+            u*) "$bench" plain --url "http://127.0.0.1:${PORT[$variant]}/plain?size=1024&unsized=1" \
+                    --requests "${n#u}" --out "$out/p3_${variant}_unsized.json" 2>>"$log" \
+                    || die "unsized requests failed" ;;
+            0) ;;
+            *) "$bench" plain --url "http://127.0.0.1:${PORT[$variant]}/plain?size=1024" \
                     --requests "$n" --out "$out/p3_${variant}_plain.json" 2>>"$log" \
-                    || die "plain requests failed"
-            fi
+                    || die "plain requests failed" ;;
+            esac
             cg_stop "$pid"
             # The module's own functions (exclusive Ir), for the report.
-            if [ "$variant" = cg_module ] && [ "$n" -gt 0 ]; then
+            if [ "$variant" = cg_module ] && [ "$n" = "$P3_REQUESTS" ]; then
                 callgrind_annotate "$cgout" 2>/dev/null | grep 'libngx_http_sse_auto_module' \
                     >"$out/p3_module_functions.txt" || true
+            fi
+            if [ "$variant" = cg_module ] && [ "$n" = "u$P3_REQUESTS" ]; then
+                callgrind_annotate "$cgout" 2>/dev/null | grep 'libngx_http_sse_auto_module' \
+                    >"$out/p3u_module_functions.txt" || true
             fi
             printf '%s %s %s %s\n' "$variant" "$n" \
                 "$(sed -n 's/^totals: *//p; s/^summary: *//p' "$cgout" | head -n1 | awk '{print $1}')" \

@@ -36,6 +36,12 @@ pub struct LocConf {
     pub drain: ngx_msec_t,
     /// `sse_auto_read_timeout`; unset means the default rule (see `stream_read_timeout`).
     pub read_timeout: ngx_msec_t,
+    /// `sse_auto_soft on|off`.
+    pub soft: ngx_flag_t,
+    /// `sse_auto_soft_idle`: how long the upstream is quiet before held data is sent.
+    pub soft_idle: ngx_msec_t,
+    /// `sse_auto_soft_hold`: the longest data waits while the upstream keeps trickling.
+    pub soft_hold: ngx_msec_t,
     /// `sse_auto_types`: lowercase media types, `text/event-stream` first. `None` until set or
     /// merged.
     pub stream_types: Option<Matcher>,
@@ -51,6 +57,10 @@ pub struct LocConf {
 /// `NGX_CONF_UNSET_MSEC`, a macro bindgen does not see.
 pub const UNSET_MSEC: ngx_msec_t = ngx_msec_t::MAX;
 
+/// Default `sse_auto_soft_idle` and `sse_auto_soft_hold`.
+pub const DEFAULT_SOFT_IDLE_MS: ngx_msec_t = 50;
+pub const DEFAULT_SOFT_HOLD_MS: ngx_msec_t = 500;
+
 impl Default for LocConf {
     fn default() -> Self {
         Self {
@@ -59,6 +69,9 @@ impl Default for LocConf {
             heartbeat: UNSET_MSEC,
             drain: UNSET_MSEC,
             read_timeout: UNSET_MSEC,
+            soft: NGX_CONF_UNSET as ngx_flag_t,
+            soft_idle: UNSET_MSEC,
+            soft_hold: UNSET_MSEC,
             stream_types: None,
             unsized_types: None,
             types: None,
@@ -89,6 +102,9 @@ impl Merge for LocConf {
         merge_flag(&mut self.downstream_hint, prev.downstream_hint, true);
         merge_msec(&mut self.heartbeat, prev.heartbeat, 0);
         merge_msec(&mut self.drain, prev.drain, 0);
+        merge_flag(&mut self.soft, prev.soft, true);
+        merge_msec(&mut self.soft_idle, prev.soft_idle, DEFAULT_SOFT_IDLE_MS);
+        merge_msec(&mut self.soft_hold, prev.soft_hold, DEFAULT_SOFT_HOLD_MS);
         if self.heartbeat > 0 || self.drain > 0 {
             crate::stream::want_body_filter();
         }
@@ -127,7 +143,7 @@ impl LocConf {
 
 const ANY_HTTP_CONF: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
 
-pub static mut COMMANDS: [ngx_command_t; 8] = [
+pub static mut COMMANDS: [ngx_command_t; 11] = [
     ngx_command_t {
         name: ngx_string!("sse_auto"),
         type_: (ANY_HTTP_CONF | NGX_HTTP_LIF_CONF | NGX_CONF_FLAG) as ngx_uint_t,
@@ -182,6 +198,30 @@ pub static mut COMMANDS: [ngx_command_t; 8] = [
         set: Some(set_msec_or_off),
         conf: NGX_HTTP_LOC_CONF_OFFSET,
         offset: offset_of!(LocConf, drain),
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("sse_auto_soft"),
+        type_: (ANY_HTTP_CONF | NGX_HTTP_LIF_CONF | NGX_CONF_FLAG) as ngx_uint_t,
+        set: Some(ngx_conf_set_flag_slot),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: offset_of!(LocConf, soft),
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("sse_auto_soft_idle"),
+        type_: (ANY_HTTP_CONF | NGX_CONF_TAKE1) as ngx_uint_t,
+        set: Some(ngx_conf_set_msec_slot),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: offset_of!(LocConf, soft_idle),
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("sse_auto_soft_hold"),
+        type_: (ANY_HTTP_CONF | NGX_CONF_TAKE1) as ngx_uint_t,
+        set: Some(ngx_conf_set_msec_slot),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: offset_of!(LocConf, soft_hold),
         post: ptr::null_mut(),
     },
     ngx_command_t::empty(),

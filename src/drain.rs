@@ -8,11 +8,10 @@
 use core::mem::zeroed;
 use core::ptr::{self, addr_of_mut};
 
-use ngx::core::Status;
 use ngx::ffi::{
     ngx_add_timer, ngx_current_msec, ngx_cycle_t, ngx_del_timer, ngx_delete_posted_event,
-    ngx_event_t, ngx_exiting, ngx_int_t, ngx_msec_t, ngx_queue_empty, ngx_queue_init,
-    ngx_queue_insert_before, ngx_queue_remove, ngx_queue_t,
+    ngx_event_t, ngx_exiting, ngx_msec_t, ngx_queue_empty, ngx_queue_init, ngx_queue_insert_before,
+    ngx_queue_remove, ngx_queue_t,
 };
 
 /// A stream's place in the worker's queue of drainable streams, embedded in the stream.
@@ -72,7 +71,7 @@ fn watch_period() -> ngx_msec_t {
 /// # Safety
 ///
 /// Called by nginx once per worker process, before its event loop, with the worker's cycle.
-pub unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
+pub unsafe fn init_process(cycle: *mut ngx_cycle_t) {
     // SAFETY: see above, and the statics.
     unsafe {
         ngx_queue_init(addr_of_mut!(STREAMS));
@@ -83,7 +82,6 @@ pub unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
         w.data = cycle.cast();
         w.set_cancelable(1);
     }
-    Status::NGX_OK.into()
 }
 
 /// Adds a stream to the worker's queue; `due` is called with `entry` once the worker is

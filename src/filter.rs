@@ -23,6 +23,7 @@ use sse_auto_core::decision::{decide, Decision, Response, Upstream};
 use sse_auto_core::media_type::{find, EVENT_STREAM};
 
 use crate::config::LocConf;
+use crate::soft;
 use crate::stream::Ctx;
 use crate::upstream;
 use crate::Module;
@@ -49,13 +50,19 @@ extern "C" fn header_filter(r: *mut ngx_http_request_t) -> ngx_int_t {
             if treat(req, lcf, decision).is_err() {
                 return Status::NGX_ERROR.into();
             }
-        } else {
-            // SAFETY: a request always has a connection with a log.
-            let log = unsafe { (*req.connection).log };
-            // SAFETY: the connection's log is valid for the request's lifetime.
-            if check_mask(DebugMask::Http, unsafe { (*log).log_level }) {
-                log_decision(log, decision, req);
+        } else if decision == Decision::Soft {
+            log_decision_if_debug(req, decision);
+            if !soft::arm(req, lcf) {
+                // SAFETY: a request always has a connection with a log.
+                let log = unsafe { (*req.connection).log };
+                ngx_log_debug!(
+                    mask: DebugMask::Http,
+                    log,
+                    "sse_auto: not soft-streamed: the worker's armed responses are too many"
+                );
             }
+        } else {
+            log_decision_if_debug(req, decision);
         }
     }
 
@@ -64,6 +71,16 @@ extern "C" fn header_filter(r: *mut ngx_http_request_t) -> ngx_int_t {
     match unsafe { NEXT_HEADER_FILTER } {
         Some(next) => unsafe { next(r) },
         None => Status::NGX_ERROR.into(),
+    }
+}
+
+#[inline(always)]
+fn log_decision_if_debug(r: &ngx_http_request_t, decision: Decision) {
+    // SAFETY: a request always has a connection with a log, valid for its lifetime.
+    let log = unsafe { (*r.connection).log };
+    // SAFETY: as above.
+    if check_mask(DebugMask::Http, unsafe { (*log).log_level }) {
+        log_decision(log, decision, r);
     }
 }
 
@@ -167,6 +184,10 @@ impl Response for Facts<'_> {
         !ignored && upstream_asks_buffering(u)
     }
 
+    fn soft_enabled(&self) -> bool {
+        self.lcf.soft != 0
+    }
+
     fn stored(&self) -> bool {
         self.u()
             .is_some_and(|u| u.store() != 0 || will_cache(self.r, u))
@@ -253,9 +274,13 @@ fn treat(r: &mut ngx_http_request_t, lcf: &LocConf, decision: Decision) -> Resul
     }
 
     // Heartbeats and draining need event boundaries: event streams only. NDJSON and text
-    // streams have no comment syntax, and no way to tell a client where to resume.
+    // streams have no comment syntax, and no way to tell a client where to resume. Nor into
+    // a response whose length the client knows: a heartbeat would overrun it, an early end
+    // cut it short (found by the stack fuzzer).
+    // SAFETY: as above.
+    let sized = unsafe { (*r.upstream).headers_in.content_length_n } >= 0;
     let event_stream = find(r.headers_out.content_type.as_bytes(), &[EVENT_STREAM]).is_some();
-    let (heartbeat_ms, drain_ms) = if event_stream {
+    let (heartbeat_ms, drain_ms) = if event_stream && !sized {
         (lcf.heartbeat, lcf.drain)
     } else {
         (0, 0)

@@ -4,7 +4,8 @@
 //! `config` holds the directives, `filter` the header filter that gathers each response's
 //! facts and treats streams, `upstream` a stream's read timeout, `stream` the per-stream state
 //! (event boundaries, heartbeats) and its body filter, `drain` the end of streams on
-//! shutdown, `variable` the `$sse_auto` variable. What is a stream is decided in the
+//! shutdown, `soft` soft streaming of buffered responses without a length, `variable` the
+//! `$sse_auto` variable. What is a stream is decided in the
 //! `sse-auto-core` crate, free of nginx.
 
 use core::ptr::{addr_of, addr_of_mut};
@@ -16,6 +17,7 @@ use ngx::http::{HttpModule, HttpModuleLocationConf};
 pub mod config;
 pub mod drain;
 pub mod filter;
+pub mod soft;
 pub mod stream;
 pub mod upstream;
 pub mod variable;
@@ -98,6 +100,16 @@ mod exports {
     ];
 }
 
+/// `init_process`: the worker's drain watcher and soft-streaming tick.
+unsafe extern "C" fn init_process(cycle: *mut ngx::ffi::ngx_cycle_t) -> ngx_int_t {
+    // SAFETY: nginx calls it once per worker process, before its event loop.
+    unsafe {
+        drain::init_process(cycle);
+        soft::init_process(cycle);
+    }
+    Status::NGX_OK.into()
+}
+
 #[used]
 #[no_mangle]
 #[allow(non_upper_case_globals)]
@@ -105,6 +117,6 @@ pub static mut ngx_http_sse_auto_module: ngx_module_t = ngx_module_t {
     ctx: addr_of!(MODULE_CTX) as _,
     commands: addr_of_mut!(config::COMMANDS) as _,
     type_: NGX_HTTP_MODULE as _,
-    init_process: Some(drain::init_process),
+    init_process: Some(init_process),
     ..ngx_module_t::default()
 };

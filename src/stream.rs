@@ -69,6 +69,24 @@ pub struct Stream {
 }
 
 impl Ctx {
+    /// A context with no per-stream state.
+    pub const fn new(label: &'static str) -> Self {
+        Self {
+            label,
+            stream: ptr::null_mut(),
+        }
+    }
+
+    /// Makes `ctx` the module's context of the request.
+    ///
+    /// # Safety
+    ///
+    /// `ctx` lives as long as the request (its pool), and is a `Ctx` or starts with one.
+    pub unsafe fn attach(r: &mut ngx_http_request_t, ctx: *mut Ctx) {
+        // SAFETY: r.ctx has one slot per HTTP module; ctx_index is ours.
+        unsafe { *r.ctx.add(Module::module().ctx_index) = ctx.cast::<c_void>() };
+    }
+
     /// Attaches the state of a stream to the request, from the request pool.
     /// Heartbeats and draining are set up when asked for and the body filter is installed;
     /// their timers are removed when the request pool is destroyed.
@@ -93,8 +111,7 @@ impl Ctx {
         // SAFETY: ctx is a fresh allocation of the right size.
         unsafe {
             ctx.write(Ctx { label, stream });
-            // r.ctx has one slot per HTTP module; ctx_index is ours.
-            *r.ctx.add(Module::module().ctx_index) = ctx.cast::<c_void>();
+            Ctx::attach(r, ctx);
         }
         // SAFETY: null, or the Stream just made; nothing else refers to it yet.
         if let Some(stream) = unsafe { stream.as_mut() } {

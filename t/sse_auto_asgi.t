@@ -47,6 +47,10 @@ events {
 http {
     %%TEST_GLOBALS_HTTP%%
 
+    # what is a stream, and what is left alone: soft streaming of buffered responses
+    # without a length is t/sse_auto_soft.t's
+    sse_auto_soft off;
+
     server {
         listen       127.0.0.1:8443 ssl;
         server_name  localhost;

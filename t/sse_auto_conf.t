@@ -37,6 +37,10 @@ events {
 http {
     %%TEST_GLOBALS_HTTP%%
 
+    # what is a stream, and what is left alone: soft streaming of buffered responses
+    # without a length is t/sse_auto_soft.t's
+    sse_auto_soft off;
+
     ssl_certificate      localhost.crt;
     ssl_certificate_key  localhost.key;
 

@@ -47,7 +47,7 @@ http {
 
 EOF
 
-$t->run()->plan(52);
+$t->run()->plan(60);
 
 # Each case: the directives, placed in "location /" of a configuration file of its own, and
 # what "nginx -t" must say about them.
@@ -81,6 +81,13 @@ my @cases = (
 		qr/"sse_auto_unsized_types" directive is duplicate/ ],
 	[ 'if ($arg_x) { sse_auto_unsized_types off; }',
 		qr/"sse_auto_unsized_types" directive is not allowed here/ ],
+	[ 'sse_auto_soft maybe;',
+		qr/invalid value "maybe" in "sse_auto_soft" directive, it must be "on" or "off"/ ],
+	[ 'sse_auto_soft_idle soon;', qr/"sse_auto_soft_idle" directive invalid value/ ],
+	[ 'sse_auto_soft_hold 1s 2s;',
+		qr/invalid number of arguments in "sse_auto_soft_hold" directive/ ],
+	[ 'sse_auto_soft_hold 1s; sse_auto_soft_hold 2s;',
+		qr/"sse_auto_soft_hold" directive is duplicate/ ],
 	[ 'sse_auto_downstream_hint yes;',
 		qr/invalid value "yes" in "sse_auto_downstream_hint" directive/ ],
 	[ 'sse_auto_read_timeout forever;',
@@ -113,6 +120,7 @@ my ($rc, $out) = nginx_t($t, 'good.conf', 'sse_auto on; sse_auto_types applicati
 	. 'text/plain; sse_auto_downstream_hint off; sse_auto_read_timeout 2h; '
 	. 'sse_auto_heartbeat 15s; sse_auto_drain off; '
 	. 'sse_auto_unsized_types text/plain Text/X-Component none text/plain; '
+	. 'sse_auto_soft on; sse_auto_soft_idle 100ms; sse_auto_soft_hold 2s; '
 	. 'if ($arg_x) { sse_auto off; }');
 is($rc, 0, 'valid values pass') or diag($out);
 

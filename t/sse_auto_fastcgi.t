@@ -59,6 +59,22 @@ http {
             fastcgi_param  QUERY_STRING     $query_string;
             fastcgi_param  REQUEST_METHOD   $request_method;
         }
+
+        # a PHP page that prints its progress: text/html, no length (soft streaming)
+        location /progress/ {
+            fastcgi_pass   127.0.0.1:8081;
+            fastcgi_param  SCRIPT_FILENAME  %%TESTDIR%%/progress.php;
+            fastcgi_param  QUERY_STRING     $query_string;
+            fastcgi_param  REQUEST_METHOD   $request_method;
+        }
+
+        location /progress/off/ {
+            sse_auto_soft off;
+            fastcgi_pass   127.0.0.1:8081;
+            fastcgi_param  SCRIPT_FILENAME  %%TESTDIR%%/progress.php;
+            fastcgi_param  QUERY_STRING     $query_string;
+            fastcgi_param  REQUEST_METHOD   $request_method;
+        }
     }
 }
 
@@ -84,6 +100,20 @@ for ($seq = 1; $seq <= $n; $seq++) {
 }
 EOF
 
+$t->write_file('progress.php', <<'EOF');
+<?php
+$n = isset($_GET['n']) ? (int) $_GET['n'] : 3;
+$gap = isset($_GET['gap']) ? (int) $_GET['gap'] : 300;
+
+for ($seq = 1; $seq <= $n; $seq++) {
+    if ($seq > 1) {
+        usleep($gap * 1000);
+    }
+    printf("<p>seq=%d sent=%.6f req=%d</p>\n", $seq, microtime(true), getmypid());
+    flush();
+}
+EOF
+
 my $d = $t->testdir();
 my $port = port(8081);
 
@@ -102,7 +132,7 @@ EOF
 
 make_cert($t);
 $t->run_daemon($fpm, '-F', '-n', '-R', '-y', "$d/php-fpm.conf");
-$t->run()->plan(4);
+$t->run()->plan(7);
 $t->waitforsocket("127.0.0.1:$port") or die "php-fpm did not start";
 
 ###############################################################################
@@ -114,5 +144,13 @@ is($r->{headers}{'x-accel-buffering'}, 'no', 'php-fpm: downstream hint');
 
 held_ok(sse_get('/off/events.php', ssl => 1, port => port(8443)),
 	'php-fpm: sse_auto off: control');
+
+# soft streaming: the page's flush()es reach the browser while nginx still buffers
+
+$r = sse_get('/progress/', ssl => 1, port => port(8443));
+streams_ok($r, 'php-fpm flush(): progress arrives live');
+like($r->{headers}{'content-type'}, qr{^text/html}, 'php-fpm flush(): text/html');
+held_ok(sse_get('/progress/off/', ssl => 1, port => port(8443)),
+	'php-fpm flush(): sse_auto_soft off: control');
 
 ###############################################################################

@@ -109,7 +109,7 @@ $t->run_daemon('/usr/bin/uwsgi', '--plugin', 'python3', '--scgi-socket', "127.0.
 	'--need-app', '--die-on-term', '--no-orphans', '--logto', "$d/uwsgi.log")
 	if $uwsgi;
 
-$t->run()->plan(8);
+$t->run()->plan(12);
 $t->waitforsocket("127.0.0.1:$port") or die "scgi_sse.py did not start";
 $t->waitforsocket("127.0.0.1:$uport") or die "uwsgi did not start" if $uwsgi;
 
@@ -123,8 +123,15 @@ is($r->{headers}{'x-accel-buffering'}, 'no', 'scgi: downstream hint');
 held_ok(sse_get('/off/events', ssl => 1, port => port(8443)),
 	'scgi: sse_auto off: control');
 
+# soft streaming: HTML without a length reaches the client when the application pauses
+
+my $html = '?ct=text/html';
+streams_ok(sse_get("/page$html", ssl => 1, port => port(8443)), 'scgi: soft: HTML live');
+held_ok(sse_get("/off/page$html", ssl => 1, port => port(8443)),
+	'scgi: soft: sse_auto off: control');
+
 SKIP: {
-skip 'uwsgi or uwsgi-plugin-python3 not installed', 4 unless $uwsgi;
+skip 'uwsgi or uwsgi-plugin-python3 not installed', 6 unless $uwsgi;
 
 $r = sse_get('/uwsgi/events', ssl => 1, port => port(8443));
 streams_ok($r, 'scgi uwsgi: events arrive live');
@@ -133,6 +140,11 @@ is($r->{headers}{'x-accel-buffering'}, 'no', 'scgi uwsgi: downstream hint');
 
 held_ok(sse_get('/uwsgi-off/events', ssl => 1, port => port(8443)),
 	'scgi uwsgi: sse_auto off: control');
+
+streams_ok(sse_get("/uwsgi/page$html", ssl => 1, port => port(8443)),
+	'scgi uwsgi: soft: HTML live');
+held_ok(sse_get("/uwsgi-off/page$html", ssl => 1, port => port(8443)),
+	'scgi uwsgi: soft: sse_auto off: control');
 
 }
 

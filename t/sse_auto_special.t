@@ -36,6 +36,10 @@ events {
 http {
     %%TEST_GLOBALS_HTTP%%
 
+    # what is a stream, and what is left alone: soft streaming of buffered responses
+    # without a length is t/sse_auto_soft.t's
+    sse_auto_soft off;
+
     log_format sse '$uri?$args sse_auto="$sse_auto"';
 
     server {

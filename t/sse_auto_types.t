@@ -38,6 +38,10 @@ events {
 http {
     %%TEST_GLOBALS_HTTP%%
 
+    # what is a stream, and what is left alone: soft streaming of buffered responses
+    # without a length is t/sse_auto_soft.t's
+    sse_auto_soft off;
+
     log_format sse '$request_uri sse_auto="$sse_auto"';
 
     proxy_cache_path  %%TESTDIR%%/cache  keys_zone=text:1m;

@@ -95,7 +95,7 @@ make_cert($t);
 $t->run_daemon($uwsgi, '--plugin', 'python3', '--socket', "127.0.0.1:$port",
 	'--wsgi-file', "$FindBin::Bin/backends/wsgi_sse.py", '--master', '--processes', '2',
 	'--need-app', '--die-on-term', '--no-orphans', '--logto', "$d/uwsgi.log");
-$t->run()->plan(4);
+$t->run()->plan(6);
 $t->waitforsocket("127.0.0.1:$port") or die "uwsgi did not start";
 
 ###############################################################################
@@ -107,5 +107,12 @@ is($r->{headers}{'x-accel-buffering'}, 'no', 'uwsgi: downstream hint');
 
 held_ok(sse_get('/off/events', ssl => 1, port => port(8443)),
 	'uwsgi: sse_auto off: control');
+
+# soft streaming: HTML without a length reaches the client when the application pauses
+
+my $html = '?ct=text/html';
+streams_ok(sse_get("/page$html", ssl => 1, port => port(8443)), 'uwsgi: soft: HTML live');
+held_ok(sse_get("/off/page$html", ssl => 1, port => port(8443)),
+	'uwsgi: soft: sse_auto off: control');
 
 ###############################################################################

@@ -11,6 +11,10 @@
 //! Every stream gets the same treatment whoever made it unbuffered: sse_auto switching it, or
 //! nginx already (`proxy_buffering off`, the upstream's `X-Accel-Buffering: no`).
 //!
+//! A response that is not a stream but would be buffered without a length (a PHP page, streamed
+//! HTML) is **soft-streamed** when `sse_auto_soft` is on: nginx keeps buffering it, and what
+//! waits in nginx is sent when the upstream pauses.
+//!
 //! The facts are read through [`Response`], in the order [`decide`] needs them, so the header
 //! filter reads only what the answer depends on: nearly every response is rejected by its
 //! media type, before anything else is looked at.
@@ -65,6 +69,8 @@ pub trait Response {
     /// The buffered response may be stored (`proxy_cache` with the response cacheable, or
     /// `proxy_store`).
     fn stored(&self) -> bool;
+    /// `sse_auto_soft on` for the request's location.
+    fn soft_enabled(&self) -> bool;
 }
 
 /// What sse_auto does with a response.
@@ -76,6 +82,9 @@ pub enum Decision {
     SwitchUnsized,
     /// Already unbuffered by nginx: given the treatment only.
     Unbuffered,
+    /// Not a stream, buffered, without a length: soft-streamed (buffering kept, data sent
+    /// when the upstream pauses).
+    Soft,
     /// Not a stream.
     Leave(Leave),
 }
@@ -99,7 +108,10 @@ pub enum Leave {
 impl Decision {
     /// The response is a stream (it gets the stream treatment).
     pub fn is_stream(self) -> bool {
-        !matches!(self, Decision::Leave(_))
+        matches!(
+            self,
+            Decision::Switch | Decision::SwitchUnsized | Decision::Unbuffered
+        )
     }
 
     /// sse_auto turns nginx's buffering off for the response.
@@ -113,6 +125,7 @@ impl Decision {
             Decision::Switch => "switched",
             Decision::SwitchUnsized => "unsized",
             Decision::Unbuffered => "unbuffered",
+            Decision::Soft => "soft",
             Decision::Leave(_) => "",
         }
     }
@@ -123,6 +136,7 @@ impl Decision {
             Decision::Switch => "stream type, switched to unbuffered",
             Decision::SwitchUnsized => "unsized stream-if-unsized type, switched to unbuffered",
             Decision::Unbuffered => "stream, already unbuffered",
+            Decision::Soft => "buffered without length, soft-streamed",
             Decision::Leave(why) => why.describe(),
         }
     }
@@ -153,16 +167,20 @@ pub fn decide<R: Response + ?Sized>(r: &R) -> Decision {
     if !r.enabled() {
         return L(Leave::Off);
     }
-    let unsized_rule = !r.stream_type();
-    if unsized_rule {
+    let stream_type = r.stream_type();
+    // Not a stream type: a stream-if-unsized type, or soft-streamed, only without a length.
+    let mut unsized_type = false;
+    if !stream_type {
         // The length is cheaper to read than the type list: most responses have one.
         if r.length_known() {
             return L(Leave::SizedNotStreamType);
         }
-        if !r.unsized_type() {
+        unsized_type = r.unsized_type();
+        if !unsized_type && !r.soft_enabled() {
             return L(Leave::NotStreamType);
         }
     }
+    let stream = stream_type || unsized_type;
     if !r.main_request() {
         // SSI includes, auth_request, mirrors: the main request decides how it is sent.
         return L(Leave::Subrequest);
@@ -181,18 +199,32 @@ pub fn decide<R: Response + ?Sized>(r: &R) -> Decision {
     if !r.buffered() {
         // nginx streams it already and stores nothing in non-buffered mode; an upstream
         // "X-Accel-Buffering: yes" that nginx honours would have turned buffering on.
-        return Decision::Unbuffered;
-    }
-    if r.upstream_says_buffer() {
-        return L(Leave::UpstreamSaysBuffer);
-    }
-    if unsized_rule {
-        if r.stored() {
-            return L(Leave::Stored);
+        if stream {
+            return Decision::Unbuffered;
         }
-        return Decision::SwitchUnsized;
+        return L(Leave::NotStreamType);
     }
-    Decision::Switch
+    // A stream sse_auto would unbuffer: the application's "X-Accel-Buffering: yes" wins.
+    if stream_type || (unsized_type && !r.stored()) {
+        if r.upstream_says_buffer() {
+            return L(Leave::UpstreamSaysBuffer);
+        }
+        return if stream_type {
+            Decision::Switch
+        } else {
+            Decision::SwitchUnsized
+        };
+    }
+    // Buffered, without a length, and not to be unbuffered: being stored, or not a stream.
+    // Soft streaming keeps nginx's buffering, so "X-Accel-Buffering: yes" does not stop it.
+    if r.soft_enabled() {
+        return Decision::Soft;
+    }
+    L(if unsized_type {
+        Leave::Stored
+    } else {
+        Leave::NotStreamType
+    })
 }
 
 #[cfg(test)]
@@ -213,6 +245,7 @@ mod tests {
         buffered: bool,
         says_buffer: bool,
         stored: bool,
+        soft: bool,
         asked: Cell<u32>,
     }
 
@@ -258,6 +291,11 @@ mod tests {
         fn stored(&self) -> bool {
             self.ask(512, self.stored)
         }
+        fn soft_enabled(&self) -> bool {
+            // Asked at most twice: before and after the buffering facts.
+            self.asked.set(self.asked.get() | 2048);
+            self.soft
+        }
     }
 
     const MEDIA: [Media; 3] = [Media::Stream, Media::StreamIfUnsized, Media::Other];
@@ -265,7 +303,7 @@ mod tests {
 
     /// Every combination of facts.
     fn all() -> impl Iterator<Item = Facts> {
-        (0..3 * 3 * (1 << 8)).map(|i| {
+        (0..3 * 3 * (1 << 9)).map(|i| {
             let bits = i >> 4;
             let bit = |n: u32| bits & (1 << n) != 0;
             Facts {
@@ -279,9 +317,27 @@ mod tests {
                 buffered: bit(5),
                 says_buffer: bit(6),
                 stored: bit(7),
+                soft: bit(8),
                 asked: Cell::new(0),
             }
         })
+    }
+
+    /// What makes a soft-streamed response, as a single expression.
+    fn is_soft(f: &Facts) -> bool {
+        f.enabled
+            && f.soft
+            && f.main_request
+            && f.upstream == Some(Upstream::Switchable)
+            && f.has_body
+            && !f.from_cache
+            && !f.length_known
+            && f.buffered
+            && match f.media.unwrap_or(Media::Other) {
+                Media::Stream => false,
+                Media::StreamIfUnsized => f.stored,
+                Media::Other => true,
+            }
     }
 
     /// The rule, written the other way round: what makes a stream, as a single expression.
@@ -309,7 +365,12 @@ mod tests {
             count += 1;
             let d = decide(&f);
             assert_eq!(d.is_stream(), is_stream(&f), "{d:?}");
-            if d.is_stream() {
+            assert_eq!(d == Decision::Soft, is_soft(&f), "{d:?}");
+            assert!(!(d.is_stream() && d == Decision::Soft));
+            if d == Decision::Soft {
+                assert_eq!(d.label(), "soft");
+                assert!(!d.switches());
+            } else if d.is_stream() {
                 streams += 1;
                 // Switched exactly when nginx was buffering it.
                 assert_eq!(d.switches(), f.buffered, "{d:?}");
@@ -321,7 +382,7 @@ mod tests {
                 assert!(d.describe().starts_with("left alone: "));
             }
         }
-        assert_eq!(count, 3 * 3 * 256);
+        assert_eq!(count, 3 * 3 * 512);
         assert!(streams > 0);
     }
 
@@ -333,9 +394,11 @@ mod tests {
             assert_eq!(decide(&f), Decision::Leave(Leave::SizedNotStreamType));
             assert_eq!(f.asked.get(), 1 | 2 | 64);
         }
-        for f in all().filter(|f| f.enabled && f.media == Some(Media::Other) && !f.length_known) {
+        for f in all()
+            .filter(|f| f.enabled && f.media == Some(Media::Other) && !f.length_known && !f.soft)
+        {
             assert_eq!(decide(&f), Decision::Leave(Leave::NotStreamType));
-            assert_eq!(f.asked.get(), 1 | 2 | 64 | 1024);
+            assert_eq!(f.asked.get(), 1 | 2 | 64 | 1024 | 2048);
         }
         // A stream type: its length is never asked.
         for f in all().filter(|f| f.media == Some(Media::Stream)) {
@@ -356,13 +419,16 @@ mod tests {
             let d = decide(&f);
             let asked = f.asked.get() & 256 != 0;
             let needed = f.enabled
-                && f.media != Some(Media::Other)
                 && f.main_request
                 && f.upstream == Some(Upstream::Switchable)
                 && f.has_body
                 && !f.from_cache
                 && f.buffered
-                && !(f.media != Some(Media::Stream) && f.length_known);
+                && match f.media.unwrap_or(Media::Other) {
+                    Media::Stream => true,
+                    Media::StreamIfUnsized => !f.length_known && !f.stored,
+                    Media::Other => false,
+                };
             assert_eq!(asked, needed, "{d:?}");
         }
     }
@@ -450,10 +516,55 @@ mod tests {
     }
 
     #[test]
+    fn soft_cases() {
+        let soft = |media| Facts {
+            soft: true,
+            ..stream_facts(media)
+        };
+        // A PHP page or streamed HTML: buffered, without a length.
+        assert_eq!(decide(&soft(Media::Other)), Decision::Soft);
+        // Unsized text that nginx will cache: stays buffered, soft-streamed.
+        let stored = Facts {
+            stored: true,
+            ..soft(Media::StreamIfUnsized)
+        };
+        assert_eq!(decide(&stored), Decision::Soft);
+        // Streams are switched, not soft-streamed.
+        assert_eq!(decide(&soft(Media::Stream)), Decision::Switch);
+        assert_eq!(
+            decide(&soft(Media::StreamIfUnsized)),
+            Decision::SwitchUnsized
+        );
+        // With a length, unbuffered, or the upstream asking for buffering: left alone.
+        let sized = Facts {
+            length_known: true,
+            ..soft(Media::Other)
+        };
+        assert_eq!(decide(&sized), Decision::Leave(Leave::SizedNotStreamType));
+        let unbuffered = Facts {
+            buffered: false,
+            ..soft(Media::Other)
+        };
+        assert_eq!(decide(&unbuffered), Decision::Leave(Leave::NotStreamType));
+        // Soft streaming keeps the buffering an upstream's "X-Accel-Buffering: yes" asks for.
+        let yes = Facts {
+            says_buffer: true,
+            ..soft(Media::Other)
+        };
+        assert_eq!(decide(&yes), Decision::Soft);
+        let static_file = Facts {
+            upstream: Some(Upstream::None),
+            ..soft(Media::Other)
+        };
+        assert_eq!(decide(&static_file), Decision::Leave(Leave::NotUpstream));
+    }
+
+    #[test]
     fn labels() {
         assert_eq!(Decision::Switch.label(), "switched");
         assert_eq!(Decision::SwitchUnsized.label(), "unsized");
         assert_eq!(Decision::Unbuffered.label(), "unbuffered");
+        assert_eq!(Decision::Soft.label(), "soft");
         assert_eq!(Decision::Leave(Leave::Off).label(), "");
     }
 }

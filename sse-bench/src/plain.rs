@@ -107,18 +107,32 @@ async fn exchange(s: &mut TcpStream, req: &[u8], buf: &mut [u8]) -> Result<bool,
             if head.status != 200 {
                 return Err(());
             }
-            let Framing::Length(len) = head.framing else {
-                return Err(());
-            };
             let text = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
             let keep = !text.contains("connection: close");
-            let mut have = (got.len() - end) as u64;
-            while have < len {
-                let n = s.read(buf).await.map_err(|_| ())?;
-                if n == 0 {
-                    return Err(());
+            match head.framing {
+                Framing::Length(len) => {
+                    let mut have = (got.len() - end) as u64;
+                    while have < len {
+                        let n = s.read(buf).await.map_err(|_| ())?;
+                        if n == 0 {
+                            return Err(());
+                        }
+                        have += n as u64;
+                    }
                 }
-                have += n as u64;
+                // A response without a length (nginx chunks it): read to the last chunk,
+                // which ends every such response the upstream here sends.
+                Framing::Chunked => {
+                    let mut body = got[end..].to_vec();
+                    while !body.ends_with(b"\r\n0\r\n\r\n") {
+                        let n = s.read(buf).await.map_err(|_| ())?;
+                        if n == 0 {
+                            return Err(());
+                        }
+                        body.extend_from_slice(&buf[..n]);
+                    }
+                }
+                Framing::Close => return Err(()),
             }
             return Ok(keep);
         }

@@ -14,7 +14,8 @@
 //! | `hello`     | 1       | send a `:ok` comment with the header, so it is flushed at once |
 //!
 //! An event is `data: <CLOCK_MONOTONIC ns> <seq> <padding>\n\n`, the time taken right before
-//! its write. `GET /plain?size=N` answers a text/plain body of N bytes with Content-Length and
+//! its write. `GET /plain?size=N` answers a text/plain body of N bytes with Content-Length
+//! (`&unsized=1`: a text/html body without one, chunked or close-delimited) and
 //! keep-alive (HTTP/1.1, or HTTP/1.0 with `Connection: keep-alive`).
 
 use std::io::Write as _;
@@ -121,9 +122,14 @@ async fn serve(mut s: TcpStream) -> std::io::Result<()> {
 
 async fn plain(s: &mut TcpStream, req: &RequestHead) -> std::io::Result<bool> {
     let mut size = 0usize;
+    // `unsized=1`: an HTML page without Content-Length (chunked, or close-delimited for
+    // HTTP/1.0), as PHP and template engines send them
+    let mut no_length = false;
     for (k, v) in query(&req.target) {
         if k == "size" {
             size = v.parse().unwrap_or(0);
+        } else if k == "unsized" {
+            no_length = v == "1";
         }
     }
     let mut out = Vec::with_capacity(160 + size);
@@ -134,6 +140,28 @@ async fn plain(s: &mut TcpStream, req: &RequestHead) -> std::io::Result<bool> {
     } else {
         ""
     };
+    if no_length {
+        let (framing, keep) = if req.http11 {
+            ("Transfer-Encoding: chunked\r\n", req.keep_alive)
+        } else {
+            ("Connection: close\r\n", false)
+        };
+        let _ = write!(
+            out,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n{framing}\r\n"
+        );
+        if req.method != "HEAD" {
+            if req.http11 {
+                let _ = write!(out, "{size:x}\r\n");
+                out.resize(out.len() + size, b'x');
+                out.extend_from_slice(b"\r\n0\r\n\r\n");
+            } else {
+                out.resize(out.len() + size, b'x');
+            }
+        }
+        s.write_all(&out).await?;
+        return Ok(keep);
+    }
     let _ = write!(
         out,
         "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {size}\r\n{conn}\r\n"

@@ -6,7 +6,7 @@
 # written to the socket as it is produced.
 #
 # Usage: scgi_sse.py PORT
-# Query string: n=3 (events), gap=300 (ms between events).
+# Query string: n=3 (events), gap=300 (ms between events), ct=text/event-stream (type).
 # Events: "id: N\ndata: seq=N sent=<epoch seconds> req=<requests served so far>\n\n".
 
 import itertools
@@ -66,11 +66,12 @@ class Handler(socketserver.StreamRequestHandler):
         n = int(q.get('n', ['3'])[0])
         gap = int(q.get('gap', ['300'])[0]) / 1000.0
         req = next(requests)
+        ct = q.get('ct', ['text/event-stream'])[0].encode()
 
         sock = self.connection
         try:
             sock.sendall(b'Status: 200 OK\r\n'
-                         b'Content-Type: text/event-stream\r\n'
+                         b'Content-Type: ' + ct + b'\r\n'
                          b'Cache-Control: no-cache\r\n'
                          b'\r\n')
             for seq in range(1, n + 1):

@@ -1,7 +1,7 @@
 # A WSGI application streaming Server-Sent Events the way such apps are written: a generator
 # that yields one event at a time (uWSGI writes each yielded chunk to its socket at once).
 #
-# Query string: n=3 (events), gap=300 (ms between events).
+# Query string: n=3 (events), gap=300 (ms between events), ct=text/event-stream (type).
 # Events: "id: N\ndata: seq=N sent=<epoch seconds> req=<requests served by this process>\n\n".
 
 import itertools
@@ -16,9 +16,10 @@ def application(environ, start_response):
     n = int(q.get('n', ['3'])[0])
     gap = int(q.get('gap', ['300'])[0]) / 1000.0
     req = next(requests)
+    ct = q.get('ct', ['text/event-stream'])[0]
 
     start_response('200 OK', [
-        ('Content-Type', 'text/event-stream'),
+        ('Content-Type', ct),
         ('Cache-Control', 'no-cache'),
     ])
 

@@ -46,9 +46,11 @@ our $HELD_MS = 400;
 #   gap=300      ms between records (and before the first one, first=0 by default)
 #   first=0      ms before the first record
 #   ct=...       Content-Type value (URL-encoded); "none" sends no Content-Type
-#   fmt=sse      record format: sse ("data: ...\n\n"), ndjson ("{...}\n"), line ("...\n")
+#   fmt=sse      record format: sse ("data: ...\n\n"), ndjson ("{...}\n"), line ("...\n"),
+#                fixed ("seq=<n> " and the padding, "\n": the same bytes every time)
+#   pad=0        bytes of padding ("x") in each record
 #   h=Name:val   extra response header line, repeatable (URL-encoded, sent as given)
-#   hold=0       ms to keep the connection open after the last record
+#   hold=0       ms to keep the connection open after the last record (and the last chunk)
 #   cut=0        1: after the records, send half a record and close (no terminator)
 #   status=200   response status code
 #   split=0      ms to pause in the middle of each record
@@ -108,7 +110,7 @@ sub sse_serve {
 
 	my %q = (n => 3, gap => 300, first => 0, fmt => 'sse', hold => 0,
 		cut => 0, status => 200, ct => 'text/event-stream', split => 0,
-		chunked => 0, len => 0);
+		chunked => 0, len => 0, pad => 0);
 	my @extra;
 
 	my ($query) = $uri =~ /\?(.*)$/;
@@ -131,7 +133,8 @@ sub sse_serve {
 		# the records' send times have a fixed width: any time gives their length
 		my $len = 0;
 		$len += length format_record($q{fmt},
-			sprintf('seq=%d sent=%.6f req=%d', $_, time(), $requests)) for 1 .. $q{n};
+			sprintf('seq=%d sent=%.6f req=%d', $_, time(), $requests), $q{pad})
+			for 1 .. $q{n};
 		$response .= "Content-Length: $len\x0d\x0a";
 	}
 	$response .= "$_\x0d\x0a" for @extra;
@@ -159,7 +162,7 @@ sub sse_serve {
 	for my $seq (1 .. $q{n}) {
 		$wait->($q{gap}) or return if $seq > 1;
 		my $record = sprintf('seq=%d sent=%.6f req=%d', $seq, time(), $requests);
-		my $bytes = format_record($q{fmt}, $record);
+		my $bytes = format_record($q{fmt}, $record, $q{pad});
 
 		if ($q{split}) {
 			my $half = int(length($bytes) / 2);
@@ -174,8 +177,9 @@ sub sse_serve {
 	# cut: half a record, and no last chunk
 	$send->(substr(format_record($q{fmt}, 'seq=0 cut=1'), 0, 8)) if $q{cut};
 
-	$wait->($q{hold}) or return;
+	# the last chunk ends the response: a hold after it keeps only the connection open
 	$client->syswrite("0\x0d\x0a\x0d\x0a") if $q{chunked} && !$q{cut};
+	$wait->($q{hold}) or return;
 	close $client;
 }
 
@@ -204,7 +208,14 @@ sub log_line {
 }
 
 sub format_record {
-	my ($fmt, $record) = @_;
+	my ($fmt, $record, $pad) = @_;
+
+	if ($fmt eq 'fixed') {
+		my ($seq) = $record =~ /seq=(\d+)/;
+		return "seq=$seq " . ('x' x ($pad // 0)) . "\x0a";
+	}
+
+	$record .= ' ' . ('x' x $pad) if $pad;
 
 	if ($fmt eq 'ndjson') {
 		my @f = $record =~ /(\w+)=(\S+)/g;
