@@ -11,7 +11,7 @@ PATHS = ./scripts/paths.sh
 
 .PHONY: openresty
 .PHONY: help build paths test test-unit test-nginx test-nginx-build test-matrix lint demo demo-check
-.PHONY: asan deb test-deb test-slow soak bench bench-full clean
+.PHONY: asan fuzz-stack fuzz-core deb test-deb test-slow soak bench bench-full clean
 .PHONY: module-for test-module-for dist test-dist
 
 # make test-matrix MATRIX="debian trixie" runs a part of it
@@ -25,6 +25,9 @@ help:
 	@echo "make lint       cargo fmt --check and cargo clippy -D warnings"
 	@echo "make demo-check the demo page in headless Chromium, with a screenshot"
 	@echo "make asan       the suite against an AddressSanitizer build of nginx"
+	@echo "make fuzz-stack differential stream + configuration fuzzer under ASan (FUZZ_SEED=,"
+	@echo "                FUZZ_CASES=, FUZZ_SECONDS=180, FUZZ_ONLY= to replay one case)"
+	@echo "make fuzz-core  cargo-fuzz / libFuzzer on sse-auto-core's parsers (FUZZ_CORE_SECONDS=60)"
 	@echo "make soak       2,000 streams with faults and reloads (SOAK_SECONDS=600)"
 	@echo "make bench      quick SSE benchmark vs proxy_buffering off, Caddy, HAProxy (bench-full)"
 	@echo "make deb        build libnginx-mod-http-sse-auto_<version>-1_amd64.deb for Debian's nginx"
@@ -110,6 +113,18 @@ asan:
 	./scripts/deps.sh test
 	./scripts/venv.sh
 	./scripts/asan.sh
+
+# generated upstreams (proxy HTTP/1.0 and 1.1, FastCGI, uwsgi, SCGI), locations and clients
+# (HTTP/1.1, TLS, HTTP/2), each compared with a reference location; random configurations
+# through nginx -t. Seeded: FUZZ_SEED=, FUZZ_CASES=, FUZZ_SECONDS=, FUZZ_ONLY=<case>
+fuzz-stack:
+	./scripts/deps.sh test
+	./scripts/fuzz-stack.sh
+
+# coverage-guided: cargo-fuzz + libFuzzer on the media-type matcher, the boundary tracker and
+# the type-list parser, against their reference implementations (fuzz/)
+fuzz-core:
+	./scripts/fuzz-core.sh
 
 # make deb DIST=trixie: for another Debian release's nginx, built inside a root of that release
 # (scripts/debian-root.sh, cached in target/debian-root/)

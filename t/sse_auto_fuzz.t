@@ -1,0 +1,186 @@
+#!/usr/bin/perl
+
+# Tests for sse_auto: regressions found by the differential stream fuzzer (make fuzz-stack),
+# each next to its sse_auto off reference.
+
+###############################################################################
+
+use warnings;
+use strict;
+
+use Test::More;
+
+BEGIN { use FindBin; chdir($FindBin::Bin); }
+
+use lib 'lib';
+use Test::Nginx;
+use Test::Nginx::SSE qw/ :all /;
+use Time::HiRes qw/ sleep /;
+
+###############################################################################
+
+select STDERR; $| = 1;
+select STDOUT; $| = 1;
+
+my $t = Test::Nginx->new()->has(qw/http proxy gzip http_v2/)->has_daemon('curl');
+
+# "http2 on" appeared in 1.25.1; older versions take it as a listen parameter
+my ($h2_listen, $h2) = $t->has_version('1.25.1') ? ('', 'http2 on;') : ('http2', '');
+
+my $locations = <<'EOF';
+        sse_auto_heartbeat 100ms;
+
+        location / {
+            proxy_pass http://127.0.0.1:8081;
+        }
+
+        location /off/ {
+            sse_auto off;
+            proxy_pass http://127.0.0.1:8081;
+        }
+
+        location /drain/ {
+            sse_auto_heartbeat off;
+            sse_auto_drain 300ms;
+            proxy_pass http://127.0.0.1:8081;
+        }
+
+        location /gzip/ {
+            gzip on;
+            gzip_types text/event-stream;
+            proxy_pass http://127.0.0.1:8081;
+        }
+EOF
+
+$t->write_file_expand('nginx.conf', <<"EOF");
+
+%%TEST_GLOBALS%%
+
+daemon off;
+
+events {
+}
+
+http {
+    %%TEST_GLOBALS_HTTP%%
+
+    server {
+        listen       127.0.0.1:8080;
+        server_name  localhost;
+
+$locations
+    }
+
+    # HTTP/2 without TLS (curl --http2-prior-knowledge)
+    server {
+        listen       127.0.0.1:8082 $h2_listen;
+        $h2
+        server_name  localhost;
+
+$locations
+    }
+}
+
+EOF
+
+$t->run_daemon(\&sse_daemon, port(8081));
+$t->run()->plan(11);
+$t->waitforsocket('127.0.0.1:' . port(8081));
+
+###############################################################################
+
+# Two events 400 ms apart, the upstream sending a Content-Length (fuzz-stack seed 20261201,
+# case 3031: scgi, "Content-Length" and heartbeats). Heartbeats go into the quiet period,
+# but the client counts every byte against the Content-Length nginx passed on: it stops
+# reading before the end of the last event, and the bytes left over are read as the start of
+# the next response on a keepalive connection.
+
+my $sized = query(n => 2, gap => 400, len => 1);
+my $r;
+
+# the body is exactly the two events (id: N, data: ..., empty line), nothing else
+
+sub two_events {
+	my ($body) = @_;
+	return defined $body
+		&& $body =~ /\A(id: (\d+)\x0adata: seq=\2 sent=[\d.]+ req=\d+\x0a\x0a){2}\z/;
+}
+
+sub sized_get {
+	my ($uri) = @_;
+	# HTTP/1.0: nginx sends the response with its Content-Length and closes the connection,
+	# so whatever it wrote is read
+	my $r = http_get($uri);
+	my ($head, $body) = split /\x0d\x0a\x0d\x0a/, $r // '', 2;
+	my ($len) = ($head // '') =~ /^Content-Length: (\d+)/mi;
+	return ($len, $body);
+}
+
+# Two requests pipelined on one HTTP/1.1 connection: after the first response's
+# Content-Length bytes, the second response must begin.
+
+sub keepalive_in_step {
+	my ($uri) = @_;
+	my $r = http(<<"EOR" . <<"EOR2");
+GET $uri HTTP/1.1
+Host: localhost
+
+EOR
+GET $uri HTTP/1.1
+Host: localhost
+Connection: close
+
+EOR2
+	my ($head, $rest) = split /\x0d\x0a\x0d\x0a/, $r // '', 2;
+	my ($len) = ($head // '') =~ /^Content-Length: (\d+)/mi;
+	return 0 unless defined $len && defined $rest && length($rest) > $len;
+	return substr($rest, $len) =~ m{\AHTTP/1\.1 200 };
+}
+
+my ($len, $body) = sized_get("/off/events$sized");
+ok(defined $len && length($body) == $len && two_events($body),
+	'sse_auto off: Content-Length is the body') or diag($body);
+
+# fixed: heartbeats and drain only for event streams without a Content-Length
+
+($len, $body) = sized_get("/events$sized");
+is(length($body // ''), $len, 'heartbeats: the body is Content-Length bytes');
+ok(two_events($body), 'heartbeats: none inside a response of known length')
+	or diag($body);
+
+ok(keepalive_in_step("/events$sized"),
+	'keepalive: the second response starts where the first one ends');
+
+# HTTP/2: nginx passes the length on as content-length; DATA beyond it is a protocol error
+
+$r = sse_get("/events$sized", http2 => 1, port => port(8082));
+is($r->{exit}, 0, 'HTTP/2: the stream ends cleanly');
+ok(two_events($r->{body}), 'HTTP/2: the body is the two events') or diag($r->{body});
+
+ok(keepalive_in_step("/off/events$sized"), 'keepalive: sse_auto off: in step');
+
+$r = sse_get("/off/events$sized", http2 => 1, port => port(8082));
+ok($r->{exit} == 0 && two_events($r->{body}), 'HTTP/2: sse_auto off: the two events');
+
+# gzip drops the length and sends the body chunked: heartbeats are allowed there
+
+$r = sse_get("/gzip/events$sized", gzip => 1);
+ok($r->{exit} == 0 && @{$r->{records}} == 2 && !defined $r->{headers}{'content-length'},
+	'gzip: no length, heartbeats may go in');
+
+# Found next to it: a drained stream of known length. The drain ends the response at an
+# event boundary as if it were complete, but the client expected the whole Content-Length:
+# it sees a truncated transfer (curl 18) instead of the clean end drain promises.
+
+my $long_sized = query(n => 12, gap => 150, len => 1);
+my $req = sse_start("/drain/events$long_sized");
+my $off = sse_start("/off/events$long_sized");
+sleep(0.5);
+$t->reload();
+$r = sse_finish($req);
+
+ok(sse_finish($off)->{exit} == 0, 'sse_auto off: the same stream ends cleanly after a reload');
+
+is($r->{exit}, 0, 'drain: a response with a Content-Length ends cleanly (it is not drained)');
+
+###############################################################################
