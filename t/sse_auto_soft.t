@@ -28,7 +28,10 @@ select STDOUT; $| = 1;
 my $t = Test::Nginx->new()->has(qw/http proxy cache gzip http_ssl http_v2/)
 	->has_daemon('openssl')->has_daemon('curl');
 
-$t->write_file_expand('nginx.conf', <<'EOF');
+# "http2 on" appeared in 1.25.1; older versions take it as a listen parameter
+my ($h2_listen, $h2) = $t->has_version('1.25.1') ? ('', 'http2 on;') : ('http2', '');
+
+(my $conf = <<'EOF') =~ s/%%H2_LISTEN%%/$h2_listen/g;
 
 %%TEST_GLOBALS%%
 
@@ -45,8 +48,8 @@ http {
     proxy_cache_path  %%TESTDIR%%/cache  keys_zone=html:1m;
 
     server {
-        listen       127.0.0.1:8443 ssl;
-        http2        on;
+        listen       127.0.0.1:8443 ssl %%H2_LISTEN%%;
+        %%H2%%
         server_name  localhost;
 
         ssl_certificate      localhost.crt;
@@ -121,6 +124,9 @@ http {
 }
 
 EOF
+
+$conf =~ s/%%H2%%/$h2/g;
+$t->write_file_expand('nginx.conf', $conf);
 
 # workers (not root) must reach the cache and temp directories
 chmod(0755, $t->testdir());
