@@ -140,6 +140,12 @@ impl Response for Facts<'_> {
         let Some(u) = self.u() else {
             return Upstream::None;
         };
+        if u.cleanup.is_null() {
+            // The upstream is finalized already: this is nginx's own response (an error page
+            // after an invalid upstream header), not the upstream's (found by the stack
+            // fuzzer: seed 50, case 6).
+            return Upstream::None;
+        }
         // SAFETY: an upstream that has a response has its module's upstream configuration.
         match unsafe { u.conf.as_ref() } {
             // Only proxy, fastcgi, uwsgi and scgi buffer and honour X-Accel-Buffering.

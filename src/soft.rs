@@ -357,12 +357,18 @@ impl Soft {
         }
 
         // What is held: a partly filled buffer the pipe waits to fill, or data written to
-        // the output filters that gzip, postpone_output or TLS keep back.
+        // the output filters that gzip, postpone_output or TLS keep back. A response being
+        // stored is not pushed from its raw buffer: the input filter can end the response
+        // there (FastCGI's end record), and only the pipe's read loop then writes the last
+        // data to the cache's temp file (found by the stack fuzzer: seed 61, case 19); what
+        // nginx has written out of its temp file is still flushed.
+        let cacheable = p.cacheable() != 0;
         // SAFETY: free_raw_bufs is null or the pipe's list of raw buffers.
         let raw = unsafe { p.free_raw_bufs.as_ref() }
             .and_then(|cl| unsafe { cl.buf.as_ref() })
             // SAFETY: pos and last point into the same raw buffer.
-            .map_or(0, |b| unsafe { b.last.offset_from(b.pos) }.max(0));
+            .map_or(0, |b| unsafe { b.last.offset_from(b.pos) }.max(0))
+            * isize::from(!cacheable);
         // SAFETY: the request is alive.
         let (out, buffered) = unsafe { (!(*r).out.is_null(), (*r).buffered() != 0) };
         let held_downstream = out || buffered || c.buffered() != 0;
@@ -420,9 +426,8 @@ impl Soft {
             }
 
             let u = (*r).upstream;
-            // The upstream handler: writes a cacheable response's data to its temp file first
-            // (the client gets only what is there), and ends the response on an error.
-            if p.cacheable() != 0 || failed {
+            // On an error, the upstream handler ends the response.
+            if failed {
                 if let Some(handler) = (*u).read_event_handler {
                     handler(r, u);
                 }
