@@ -493,7 +493,7 @@ def model_label(c):
         return None
     if not p.get("enable", True):
         return ""
-    ct = c.cts[0] if c.cts else None
+    ct = c.cts[0].strip(b" \t") if c.cts else None  # nginx trims header values
     # nginx drops the whitespace around header values
     xab = c.xabs[0].strip(b" \t").lower() if c.xabs else None
     ignore = p.get("ignore_xab", False)
