@@ -509,6 +509,8 @@ def model_label(c):
         if unbuffered:
             return "unbuffered"
         return "" if says_buffer else "switched"
+    if ct not in UNSIZED_CT and ct not in OTHER_CT:
+        return None  # a type the model does not know (parameters, malformed)
     if c.cl is not None:
         return ""
     if ct in UNSIZED_CT:
