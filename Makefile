@@ -12,9 +12,10 @@ PATHS = ./scripts/paths.sh
 .PHONY: openresty
 .PHONY: help build paths test test-unit test-nginx test-nginx-build test-matrix lint demo demo-check
 .PHONY: asan fuzz-stack fuzz-core deb test-deb test-slow soak bench bench-full clean
+.PHONY: module-for test-module-for dist test-dist
 
 # make test-matrix MATRIX="debian trixie" runs a part of it
-MATRIX ?= vendored nginx-build debian trixie
+MATRIX ?= vendored nginx-build nginx-1.24 nginx-1.30 nginx-1.31 debian trixie
 
 help:
 	@echo "make build      build the module and the vendored nginx used by the tests"
@@ -32,7 +33,13 @@ help:
 	@echo "make deb        build libnginx-mod-http-sse-auto_<version>-1_amd64.deb for Debian's nginx"
 	@echo "make test-deb   build the .deb and test it in the system nginx (root; changes the system)"
 	@echo "make test-nginx-build  the suite against nginx's own build (--add-dynamic-module)"
-	@echo "make test-matrix        the suite against every supported nginx (MATRIX=...)"
+	@echo "make test-matrix        the suite against every supported nginx (MATRIX=...;"
+	@echo "                        also openresty-1.27 openresty-1.29, openresty OPENRESTY_BUNDLE=...)"
+	@echo "make openresty OPENRESTY_SRC=<unpacked bundle>  the .so for OpenResty (packaging flags)"
+	@echo "make module-for NGINX=<binary> [NGINX_SRC=<.tar.gz or dir>]  the .so for that nginx"
+	@echo "make test-module-for    module-for on Debian's nginx, OpenResty, nginx.org's build"
+	@echo "make dist       sse-auto-<version>.tar.gz with the crates vendored (offline builds)"
+	@echo "make test-dist  build nginx and the module from that tarball without network"
 
 build:
 	./scripts/deps.sh build
@@ -75,6 +82,7 @@ test-matrix:
 	./scripts/matrix.sh $(MATRIX)
 
 # OpenResty: make openresty OPENRESTY_SRC=<unpacked openresty-X.Y.Z.W> [OPENRESTY_FLAGS=...]
+# (without OPENRESTY_FLAGS: OpenResty's packaging flags, scripts/openresty.flags)
 openresty:
 	./scripts/deps.sh build
 	./scripts/openresty.sh "$(OPENRESTY_SRC)" $(OPENRESTY_FLAGS)
@@ -118,14 +126,46 @@ fuzz-stack:
 fuzz-core:
 	./scripts/fuzz-core.sh
 
+# make deb DIST=trixie: for another Debian release's nginx, built inside a root of that release
+# (scripts/debian-root.sh, cached in target/debian-root/)
+DIST ?=
 deb:
-	./scripts/deb.sh
+	DIST="$(DIST)" ./scripts/deb.sh
+
+# The module for an nginx binary: reads its nginx -V, builds against its source (NGINX_SRC,
+# or Debian's nginx-dev tree for Debian's nginx) with its arguments, proves it loads (nginx -t
+# on a temporary configuration); the last line is the path of the .so.
+NGINX ?=
+NGINX_SRC ?=
+module-for:
+	@[ -n "$(NGINX)" ] || { echo "usage: make module-for NGINX=/usr/sbin/nginx [NGINX_SRC=<nginx or OpenResty source: .tar.gz or dir>]"; exit 2; }
+	./scripts/module-for.sh "$(NGINX)" $(if $(NGINX_SRC),"$(NGINX_SRC)")
+
+# Debian's stock nginx (nginx-dev), OpenResty 1.27.1.2 of the matrix (built when missing),
+# nginx 1.31.4 with nginx.org's package arguments (built once, cached)
+test-module-for:
+	./scripts/deps.sh test
+	$(PROVE) -I t/lib t/module-for/
+
+# the offline source release: the last line is the path of target/dist/sse-auto-<version>.tar.gz
+dist:
+	./scripts/dist.sh
+
+test-dist:
+	./scripts/deps.sh test
+	@tarball=$$(./scripts/dist.sh) && TEST_SSE_DIST="$$tarball" $(PROVE) -I t/lib t/dist/
 
 # Installs, removes, reinstalls and purges the package in the system nginx (root, Debian
-# bookworm); the system is left as it was.
+# bookworm); the system is left as it was. With DIST=trixie: the same in the stock nginx of
+# the trixie root the package was built in.
 test-deb:
 	./scripts/deps.sh test
-	@deb=$$(./scripts/deb.sh) && TEST_SSE_DEB="$$deb" $(PROVE) -I t/lib t/deb/
+	@deb=$$(DIST="$(DIST)" ./scripts/deb.sh) || exit 1; \
+	case "$$deb" in \
+	$(CURDIR)/target/deb-*) ./scripts/debian-root.sh "$(DIST)" env TEST_SSE_DEB="/src$${deb#$(CURDIR)}" \
+		sh -c 'cd /src && prove -I t/lib t/deb/' ;; \
+	*) TEST_SSE_DEB="$$deb" $(PROVE) -I t/lib t/deb/ ;; \
+	esac
 
 lint:
 	./scripts/deps.sh build

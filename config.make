@@ -13,6 +13,14 @@ case "$ngx_addon_dir" in
     *)  sse_auto_dir="\$\$PWD/$ngx_addon_dir" ;;
 esac
 
+# the offline source release (make dist) carries its crates in vendor/ and the cargo
+# configuration that uses them; cargo runs from nginx's tree, so it is named explicitly
+sse_auto_cargo_config=
+if [ -d "$ngx_addon_dir/vendor" ] && [ -f "$ngx_addon_dir/.cargo/config.toml" ]; then
+    sse_auto_cargo_config=" \\
+		--config \"$sse_auto_dir/.cargo/config.toml\""
+fi
+
 cat << END                                                    >> $NGX_MAKEFILE
 
 $SSE_AUTO_LIB: .SSE_AUTO_CARGO
@@ -20,7 +28,7 @@ $SSE_AUTO_LIB: .SSE_AUTO_CARGO
 	$SSE_AUTO_CARGO rustc --release --lib --crate-type staticlib \\
 		--no-default-features \\
 		--manifest-path "$sse_auto_dir/Cargo.toml" \\
-		--target-dir "$SSE_AUTO_TARGET_DIR"
+		--target-dir "$SSE_AUTO_TARGET_DIR"$sse_auto_cargo_config
 
 .SSE_AUTO_CARGO: ;
 

@@ -2,6 +2,9 @@
 # Builds libnginx-mod-http-sse-auto_<version>-<revision>_<arch>.deb for the nginx packaged by the
 # Debian release this runs on (bookworm: nginx 1.22.1), against the exact tree of that nginx
 # (nginx-dev's /usr/share/nginx/src configured with its conf_flags), not the vendored nginx.
+# DIST=<release> (e.g. trixie) builds it for that release's nginx instead, inside a root of
+# that release (scripts/debian-root.sh: debootstrap, its own nginx-dev, debhelper and Rust),
+# into target/deb-<release>/.
 #
 # The sources are staged in $DEB_OUT_DIR/build/ with packaging/debian as debian/ and built with
 # dpkg-buildpackage (debhelper + dh_nginx). Installs the missing Debian packages it needs when
@@ -13,11 +16,52 @@
 #   DEB_REVISION    Debian revision (default: 1); the version is Cargo.toml's
 #   DEBFULLNAME, DEBEMAIL  Maintainer and changelog signature (default: git config user)
 #   DEB_BUILD_OPTIONS      passed on (e.g. nocheck skips the nginx -t load test)
+#   DIST            another Debian release to build for (default: this machine's)
+#   DEB_EPOCH, DEB_COMMIT  the changelog date and git description (default: from git)
 set -euo pipefail
 
 exec 3>&1 1>&2
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+
+# shellcheck disable=SC1091
+here=$(. /etc/os-release && echo "${VERSION_CODENAME:-unstable}")
+if [ -n "${DIST:-}" ] && [ "$DIST" != "$here" ]; then
+    # the same script inside a root of that release, the repository mounted at /src; what git
+    # says comes from here (the root has no git)
+    name=${DEBFULLNAME:-$(git -C "$root" config user.name 2>/dev/null || true)}
+    email=${DEBEMAIL:-$(git -C "$root" config user.email 2>/dev/null || true)}
+    # the crates come from here too, vendored: cargo in the root never uses the network
+    out=$root/target/deb-$DIST
+    mkdir -p "$out/cargo-home"
+    if [ ! -f "$out/vendor/.stamp" ] || [ "$root/Cargo.lock" -nt "$out/vendor/.stamp" ]; then
+        rm -rf "$out/vendor"
+        (cd "$root" && cargo vendor --locked --versioned-dirs --quiet "$out/vendor" >/dev/null)
+        touch "$out/vendor/.stamp"
+    fi
+    cat >"$out/cargo-home/config.toml" <<EOF
+[source.crates-io]
+replace-with = "vendored-sources"
+
+[source.vendored-sources]
+directory = "/src/target/deb-$DIST/vendor"
+
+[net]
+offline = true
+EOF
+    deb=$("$root/scripts/debian-root.sh" "$DIST" env \
+        CARGO_HOME="/src/target/deb-$DIST/cargo-home" \
+        DEB_OUT_DIR="/src/target/deb-$DIST" DEB_REVISION="${DEB_REVISION:-1}" \
+        DEBFULLNAME="$name" DEBEMAIL="$email" DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:-}" \
+        DEB_EPOCH="$(git -C "$root" log -1 --format=%ct 2>/dev/null || date +%s)" \
+        DEB_COMMIT="$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)" \
+        /src/scripts/deb.sh | tail -n 1)
+    case $deb in
+    /src/target/deb-"$DIST"/*.deb) echo "$root${deb#/src}" >&3 ;;
+    *) echo "deb.sh in the $DIST root made no package"; exit 1 ;;
+    esac
+    exit 0
+fi
 out=${DEB_OUT_DIR:-$root/target/deb}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -70,10 +114,9 @@ email=${DEBEMAIL:-$(git -C "$root" config user.email 2>/dev/null || true)}
 maintainer="${name:-sse_auto maintainers} <${email:-root@localhost}>"
 
 # Reproducible: the changelog date (and so SOURCE_DATE_EPOCH) is the last commit's.
-epoch=$(git -C "$root" log -1 --format=%ct 2>/dev/null || date +%s)
-commit=$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)
-# shellcheck disable=SC1091
-dist=$(. /etc/os-release && echo "${VERSION_CODENAME:-unstable}")
+epoch=${DEB_EPOCH:-$(git -C "$root" log -1 --format=%ct 2>/dev/null || date +%s)}
+commit=${DEB_COMMIT:-$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)}
+dist=$here
 
 # Stage the sources.
 stage=$out/build/$pkg-$version

@@ -3,18 +3,32 @@
 #
 #   vendored     nginx 1.28.3 from the nginx-src crate, module built by cargo (the cdylib)
 #   nginx-build  the same source, module built by nginx's own build (--add-dynamic-module)
+#   nginx-1.24   nginx 1.24.0 (Ubuntu 24.04's version), nginx's own build, from
+#                ../shared/sources/nginx-1.24.0.tar.gz (SSE_SOURCES= another directory)
+#   nginx-1.30   nginx 1.30.4, the stable line (nginx.org packages, the official Docker image),
+#                the same way, with --with-http_v3_module
+#   nginx-1.31   nginx 1.31.4, the mainline, the same way, with --with-http_v3_module
 #   debian       Debian bookworm's packaged /usr/sbin/nginx 1.22.1, module built against the
 #                nginx-dev tree of that very package
 #   trixie       nginx 1.26.3 from Debian trixie's source package, nginx's own build
+#   openresty-1.27  OpenResty 1.27.1.2 (1Panel, Nginx Proxy Manager), from
+#                ../shared/sources/openresty-1.27.1.2.tar.gz, configured with OpenResty's
+#                packaging flags (scripts/openresty.flags), module by nginx's own build
+#   openresty-1.29  the same with openresty-1.29.2.5.tar.gz
+#   openresty    the same with any OpenResty source bundle: OPENRESTY_BUNDLE=<.tar.gz or dir>
 #
-# Usage: scripts/matrix.sh [name ...]   (default: all). Needs root for apt on a fresh machine.
+# Usage: scripts/matrix.sh [name ...]   (default: vendored nginx-build debian trixie). Needs
+# root for apt on a fresh machine. Builds are kept under target/matrix: a second run only
+# rebuilds what changed.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 work=$repo/target/matrix
 mkdir -p "$work"
+# read-only source bundles (OpenResty), as in ../shared/sources
+sources=${SSE_SOURCES:-$repo/../shared/sources}
 
-want=${*:-vendored nginx-build debian trixie}
+want=${*:-vendored nginx-build nginx-1.24 nginx-1.30 nginx-1.31 debian trixie}
 results=()
 failed=0
 
@@ -29,17 +43,39 @@ apt_install() {
         "${missing[@]}" >/dev/null
 }
 
-# prove with the given binary and module; extra environment as further arguments
+# prove with the given binary and module; extra environment as further arguments;
+# suite_extra: more test directories
 run_suite() {
     local name=$1 nginx=$2 module=$3
     shift 3
+    local start=$SECONDS
     echo "== $name: $("$nginx" -v 2>&1 | sed 's/.*: //'), $module"
     if env "$@" TEST_NGINX_BINARY="$nginx" TEST_NGINX_GLOBALS="load_module $module;" \
-        prove -I t/lib t/; then
-        results+=("$name: PASS")
+        prove -I t/lib t/ ${suite_extra:-}; then
+        results+=("$name: PASS ($((SECONDS - start)) s)")
     else
-        results+=("$name: FAIL")
+        results+=("$name: FAIL ($((SECONDS - start)) s)")
         failed=1
+    fi
+}
+
+# OpenResty's nginx relinked with its core markers (the globals only OpenResty's core defines)
+# hidden from the dynamic symbol table: to the module, a core without OpenResty's patches, for
+# t/sse_auto_compat.t (an OpenResty-built module must refuse it). Relinking takes a second.
+unmarked_nginx() {
+    local tree=$1 out=$2 n cmd
+    printf '{\n  global: *;\n  local: ngx_is_privileged_agent; ngx_proc_exit_top_handler;\n};\n' \
+        >"$out.map"
+    # the link rule of objs/Makefile, with the version script and another output
+    n=$(grep -n '$(LINK) -o objs/nginx ' "$tree/objs/Makefile" | cut -d: -f1)
+    [ -n "$n" ] || { echo "no link rule for objs/nginx in $tree/objs/Makefile" >&2; return 1; }
+    cmd=$(awk -v n="$n" 'NR >= n { if (sub(/\\$/, "")) line = line $0; else { print line $0; exit } }' \
+          "$tree/objs/Makefile" | tr -d '\t')
+    cmd=${cmd/'$(LINK) -o objs/nginx '/"cc -Wl,--version-script=$out.map -o $out "}
+    (cd "$tree" && sh -c "$cmd")
+    if nm -D "$out" | grep ' ngx_is_privileged_agent$' >/dev/null; then
+        echo "$out: ngx_is_privileged_agent still exported" >&2
+        return 1
     fi
 }
 
@@ -53,6 +89,28 @@ for name in $want; do
     nginx-build)
         eval "$(./scripts/nginx-build.sh)"
         run_suite nginx-build "$nginx" "$module"
+        ;;
+
+    nginx-1.24 | nginx-1.30 | nginx-1.31)
+        # release tarballs, read-only: unpacked under target/matrix/<name>/
+        case $name in
+        nginx-1.24) version=1.24.0 flags= ;;
+        nginx-1.30) version=1.30.4 flags=--with-http_v3_module ;;
+        nginx-1.31) version=1.31.4 flags=--with-http_v3_module ;;
+        esac
+        tarball=${SSE_SOURCES:-$repo/../shared/sources}/nginx-$version.tar.gz
+        src=$work/$name/nginx-$version
+        if [ ! -f "$src/src/core/nginx.h" ]; then
+            [ -f "$tarball" ] || { echo "$name: no $tarball" >&2; exit 1; }
+            rm -rf "${work:?}/$name"
+            mkdir -p "$work/$name"
+            tar -xzf "$tarball" -C "$work/$name"
+        fi
+        start=$SECONDS
+        # shellcheck disable=SC2086
+        eval "$(./scripts/nginx-build.sh "$src" $flags)"
+        echo "$name: built in $((SECONDS - start)) s"
+        run_suite "$name" "$nginx" "$module"
         ;;
 
     debian)
@@ -107,6 +165,40 @@ for name in $want; do
         fi
         eval "$(./scripts/nginx-build.sh "$src")"
         run_suite trixie "$nginx" "$module"
+        ;;
+
+    openresty-1.27 | openresty-1.29 | openresty)
+        case $name in
+        openresty-1.27) bundle=$sources/openresty-1.27.1.2.tar.gz ;;
+        openresty-1.29) bundle=$sources/openresty-1.29.2.5.tar.gz ;;
+        *) bundle=${OPENRESTY_BUNDLE:?openresty: set OPENRESTY_BUNDLE=<openresty-X.Y.Z.W.tar.gz or dir>} ;;
+        esac
+        dir=$work/$name
+        if [ -d "$bundle" ]; then
+            src=$(cd "$bundle" && pwd)
+        else
+            [ -f "$bundle" ] || { echo "$name: no OpenResty bundle at $bundle" >&2; exit 1; }
+            # openresty-X.Y.Z.W.tar.gz unpacks into openresty-X.Y.Z.W/
+            src=$dir/$(basename "$bundle" .tar.gz)
+            if [ ! -x "$src/configure" ]; then
+                rm -rf "$dir"
+                mkdir -p "$dir"
+                tar -xzf "$bundle" -C "$dir"
+                [ -x "$src/configure" ] || { echo "$name: $bundle has no $(basename "$src")/" >&2; exit 1; }
+            fi
+        fi
+        # OpenResty's packaging flags, installed into a private prefix (its Lua libraries
+        # included, which lua-nginx-module needs at startup)
+        mapfile -t flags < <(grep -v -e '^#' -e '^$' scripts/openresty.flags)
+        start=$SECONDS
+        # (an assignment, so that a failed build stops here under set -e)
+        paths=$(./scripts/openresty.sh "$src" "${flags[@]}" --prefix="$dir/prefix")
+        eval "$paths"
+        echo "$name: built in $((SECONDS - start)) s"
+        unmarked_nginx "$(ls -d "$src"/build/nginx-[0-9]*)" "$dir/nginx-unmarked"
+        # and the bundled Test::Nginx itself, which reads OpenResty's version line
+        suite_extra=t/selftest/ run_suite "$name" "$nginx" "$module" \
+            TEST_SSE_UNMARKED_NGINX="$dir/nginx-unmarked"
         ;;
 
     *)

@@ -2,12 +2,16 @@
 # Builds nginx with sse_auto through nginx's own build system, the way distributions and
 # OpenResty build modules: ./configure --with-compat --add-dynamic-module=<this repo>.
 #
-# Usage: scripts/nginx-build.sh [nginx source dir]    (default: the vendored nginx source)
-# Prints nginx=<binary> and module=<.so>, like `make paths`.
+# Usage: scripts/nginx-build.sh [nginx source dir [extra configure flags]]
+#        (default: the vendored nginx source; e.g. --with-http_v3_module as an extra flag)
+# Prints nginx=<binary> and module=<.so>, like `make paths`. The build is kept under
+# target/nginx-build/nginx-<version>: it is configured again only when the flags (or the
+# module's config) changed, and make rebuilds only what changed.
 set -eu
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
 src=${1:-}
+[ $# -gt 0 ] && shift
 if [ -z "$src" ]; then
     # the nginx source bundled with the nginx-src crate the vendored build uses
     manifest=$(cd "$repo" && cargo metadata --format-version 1 2>/dev/null \
@@ -31,15 +35,20 @@ cd "$build"
 configure=./configure
 [ -x "$configure" ] || configure=./auto/configure
 
-if [ ! -f objs/Makefile ] || [ "$repo/config" -nt objs/Makefile ] \
-    || [ "$repo/config.make" -nt objs/Makefile ]; then
-    $configure --with-compat --with-debug --with-threads \
-        --with-http_ssl_module --with-http_v2_module --with-http_realip_module \
-        --add-dynamic-module="$repo" >configure.log 2>&1 \
-        || { tail -n 30 configure.log >&2; exit 1; }
+set -- --with-compat --with-debug --with-threads \
+    --with-http_ssl_module --with-http_v2_module --with-http_realip_module "$@" \
+    --add-dynamic-module="$repo"
+stamp=$(printf '%s\n' "$@")
+
+if [ ! -f objs/Makefile ] || [ ! -f objs/sse_auto.flags ] \
+    || [ "$(cat objs/sse_auto.flags)" != "$stamp" ] \
+    || [ "$repo/config" -nt objs/Makefile ] || [ "$repo/config.make" -nt objs/Makefile ]; then
+    $configure "$@" >configure.log 2>&1 || { tail -n 30 configure.log >&2; exit 1; }
+    printf '%s\n' "$stamp" >objs/sse_auto.flags
 fi
 
-make -j"$(nproc 2>/dev/null || echo 2)" >make.log 2>&1 || { tail -n 40 make.log >&2; exit 1; }
+# at most two jobs: the build machines have two cores, shared
+make -j"${NGINX_BUILD_JOBS:-2}" >make.log 2>&1 || { tail -n 40 make.log >&2; exit 1; }
 
 echo "nginx=$build/objs/nginx"
 echo "module=$build/objs/ngx_http_sse_auto_module.so"

@@ -3,6 +3,7 @@
 use core::ffi::{c_char, c_void};
 use core::mem::offset_of;
 use core::ptr;
+use std::sync::Arc;
 
 use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use ngx::ffi::{
@@ -44,10 +45,10 @@ pub struct LocConf {
     pub soft_hold: ngx_msec_t,
     /// `sse_auto_types`: lowercase media types, `text/event-stream` first. `None` until set or
     /// merged.
-    pub stream_types: Option<Matcher>,
+    pub stream_types: Option<Arc<Matcher>>,
     /// `sse_auto_unsized_types`: lowercase media types, and whether `none` (no Content-Type)
     /// is one. `None` until set or merged; `off` is no types.
-    pub unsized_types: Option<(Matcher, bool)>,
+    pub unsized_types: Option<(Arc<Matcher>, bool)>,
     /// Both lists, as the header filter tests them; made by the merge.
     pub types: Option<StreamTypes>,
     /// The upstream configuration given to this location's streams; not inherited.
@@ -116,12 +117,15 @@ impl Merge for LocConf {
         let stream = self.stream_types.get_or_insert_with(|| {
             prev.stream_types
                 .clone()
-                .unwrap_or_else(|| Matcher::new(type_list(DEFAULT_STREAM_TYPES)))
+                .unwrap_or_else(|| Arc::new(Matcher::new(type_list(DEFAULT_STREAM_TYPES))))
         });
         let (unsized_types, untyped) = self.unsized_types.get_or_insert_with(|| {
-            prev.unsized_types
-                .clone()
-                .unwrap_or_else(|| (Matcher::new(type_list(DEFAULT_UNSIZED_TYPES)), true))
+            prev.unsized_types.clone().unwrap_or_else(|| {
+                (
+                    Arc::new(Matcher::new(type_list(DEFAULT_UNSIZED_TYPES))),
+                    true,
+                )
+            })
         });
         self.types = Some(StreamTypes {
             stream: stream.clone(),
@@ -273,7 +277,7 @@ extern "C" fn set_types(
     let args = unsafe { arguments(cf) };
     match config_types(Some(EVENT_STREAM), args.iter().map(|a| a.as_bytes())) {
         Ok(types) => {
-            lcf.stream_types = Some(Matcher::new(types));
+            lcf.stream_types = Some(Arc::new(Matcher::new(types)));
             NGX_CONF_OK
         }
         Err(bad) => invalid_type(cf, "sse_auto_types", bad),
@@ -307,7 +311,7 @@ extern "C" fn set_unsized_types(
             );
             return NGX_CONF_ERROR;
         }
-        lcf.unsized_types = Some((Matcher::default(), false));
+        lcf.unsized_types = Some((Arc::new(Matcher::default()), false));
         return NGX_CONF_OK;
     }
 
@@ -315,7 +319,7 @@ extern "C" fn set_unsized_types(
     let types = args.iter().map(|a| a.as_bytes()).filter(|&a| a != b"none");
     match config_types(None, types) {
         Ok(types) => {
-            lcf.unsized_types = Some((Matcher::new(types), untyped));
+            lcf.unsized_types = Some((Arc::new(Matcher::new(types)), untyped));
             NGX_CONF_OK
         }
         Err(bad) => invalid_type(cf, "sse_auto_unsized_types", bad),

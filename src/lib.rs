@@ -14,6 +14,7 @@ use ngx::core::Status;
 use ngx::ffi::{ngx_conf_t, ngx_http_module_t, ngx_int_t, ngx_module_t, NGX_HTTP_MODULE};
 use ngx::http::{HttpModule, HttpModuleLocationConf};
 
+pub mod compat;
 pub mod config;
 pub mod drain;
 pub mod filter;
@@ -34,11 +35,16 @@ impl HttpModule for Module {
 
     unsafe extern "C" fn preconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
         // SAFETY: nginx passes the configuration being parsed.
-        stream::preconfigure();
-        match unsafe { cf.as_mut() } {
-            Some(cf) => variable::add(cf).into(),
-            None => Status::NGX_ERROR.into(),
+        let Some(cf) = (unsafe { cf.as_mut() }) else {
+            return Status::NGX_ERROR.into();
+        };
+        // Before anything reads nginx's structures: a build for the other kind of nginx core
+        // (OpenResty's or vanilla) cannot work here.
+        if !compat::preconfigure(cf) {
+            return Status::NGX_ERROR.into();
         }
+        stream::preconfigure();
+        variable::add(cf).into()
     }
 
     unsafe extern "C" fn postconfiguration(_cf: *mut ngx_conf_t) -> ngx_int_t {

@@ -37,7 +37,7 @@ const TICK_MS: ngx_msec_t = 25;
 
 /// Slab entries per worker: responses armed within one tick. When they run out, a response
 /// is not soft-streamed (nginx buffers it as always).
-const SLAB_ENTRIES: usize = 1024;
+const SLAB_ENTRIES: usize = 2048;
 
 /// `u->finalize_request` of the upstream modules.
 type Finalize = unsafe extern "C" fn(*mut ngx_http_request_t, ngx_int_t);

@@ -13,6 +13,8 @@
 //! malformed parameter cannot hide a stream. Everything here is allocation-free: it runs in the
 //! header filter for every upstream response.
 
+use std::sync::Arc;
+
 use crate::decision::Media;
 
 /// The media type every stream detection starts with; `sse_auto_types` always includes it.
@@ -42,12 +44,13 @@ pub const DEFAULT_UNSIZED_TYPES: &[&[u8]] = &[
 ];
 
 /// The media types a location treats as streams: what `Media` a `Content-Type` value is.
+/// The lists are shared: locations that inherit a list refer to their parent's.
 #[derive(Debug, Clone)]
 pub struct StreamTypes {
     /// `sse_auto_types`.
-    pub stream: Matcher,
+    pub stream: Arc<Matcher>,
     /// `sse_auto_unsized_types`: the types, and whether "no Content-Type" is one (`none`).
-    pub unsized_types: Matcher,
+    pub unsized_types: Arc<Matcher>,
     pub unsized_untyped: bool,
 }
 
@@ -376,8 +379,8 @@ mod tests {
 
     fn stream_types(untyped: bool) -> StreamTypes {
         StreamTypes {
-            stream: Matcher::new(type_list(DEFAULT_STREAM_TYPES)),
-            unsized_types: Matcher::new(type_list(DEFAULT_UNSIZED_TYPES)),
+            stream: Arc::new(Matcher::new(type_list(DEFAULT_STREAM_TYPES))),
+            unsized_types: Arc::new(Matcher::new(type_list(DEFAULT_UNSIZED_TYPES))),
             unsized_untyped: untyped,
         }
     }
@@ -429,7 +432,7 @@ mod tests {
         assert_eq!(stream_types(false).media(b""), Media::Other);
         // `sse_auto_unsized_types off`: nothing is stream-if-unsized.
         let off = StreamTypes {
-            unsized_types: Matcher::default(),
+            unsized_types: Arc::new(Matcher::default()),
             unsized_untyped: false,
             ..stream_types(false)
         };
@@ -438,7 +441,7 @@ mod tests {
         assert_eq!(off.media(b"text/event-stream"), Media::Stream);
         // A type in both lists is a stream type.
         let both = StreamTypes {
-            unsized_types: Matcher::new(type_list(&[b"application/x-ndjson"])),
+            unsized_types: Arc::new(Matcher::new(type_list(&[b"application/x-ndjson"]))),
             ..stream_types(false)
         };
         assert_eq!(both.media(b"application/x-ndjson"), Media::Stream);

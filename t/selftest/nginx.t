@@ -89,7 +89,7 @@ $t->write_file('files/static.txt', 'static content');
 $t->run_daemon(\&backend, port(8081));
 $t->waitforsocket('127.0.0.1:' . port(8081)) or die "no backend";
 
-$t->plan(28)->run();
+$t->plan(29)->run();
 
 ###############################################################################
 
@@ -99,6 +99,19 @@ ok($t->has_version('1.19.5'), 'has_version old');
 ok(!$t->has_version('999.0'), 'has_version future');
 ok($t->has_module('http') && !$t->has_module('no_such_module_xyz'),
 	'has_module');
+
+# OpenResty's version line names the nginx core as its first three
+# components (upstream's library reads only "nginx/")
+SKIP: {
+	skip 'upstream library', 1 unless SelfTest::is_ours();
+
+	my $or = bless { _configure_args =>
+		"nginx version: openresty/1.27.1.2\nbuilt by gcc 12.2.0\n" },
+		'Test::Nginx';
+	ok($or->has_version('1.27.1') && $or->has_version('1.25.1')
+		&& !$or->has_version('1.27.2') && !$or->has_version('1.28'),
+		'has_version openresty');
+}
 
 # expansion
 

@@ -377,11 +377,17 @@ sub has_feature {
 	return 0;
 }
 
+# The nginx version, from "nginx version: nginx/1.27.1"; OpenResty prints
+# "nginx version: openresty/1.27.1.2", whose first three components are the
+# version of the nginx core it patches.
+
 sub has_version {
 	my ($self, $need) = @_;
 
-	my ($have) = $self->_configure_args()
-		=~ m!nginx version: nginx/([0-9.]+)!;
+	my $v = $self->_configure_args();
+	my ($have) = $v =~ m!nginx version: nginx/([0-9.]+)!;
+	($have) = $v =~ m!nginx version: openresty/(\d+\.\d+\.\d+)!
+		unless defined $have;
 
 	return _version_ge([ split(/\./, defined $have ? $have : '') ],
 		[ split(/\./, $need) ]);

@@ -7,6 +7,7 @@ package Test::Nginx::SSE;
 #
 #   sse_daemon($port)      a scripted streaming upstream, for $t->run_daemon()
 #   sse_get($uri, %opts)   a streaming client (curl) recording every event's arrival time
+#   h3_get($uri, %opts)    the same over HTTP/3 (aioquic, backends/h3_get.py)
 #   live($res), held($res) the streaming verdicts tests assert on, with their controls
 #   make_cert($t)          a self-signed certificate for "localhost" in the test directory
 #
@@ -24,9 +25,11 @@ use Socket ();
 use POSIX qw/ WNOHANG /;
 use Time::HiRes qw/ time sleep /;
 
+use File::Spec;
+
 use Test::Nginx qw/ port /;
 
-our @EXPORT_OK = qw/ sse_daemon sse_get sse_start sse_finish sse_vanish upstream_closed
+our @EXPORT_OK = qw/ sse_daemon sse_get sse_start sse_finish sse_vanish upstream_closed h3_get h3_python
 	live held delays summary make_cert
 	streams_ok held_ok query $LIVE_MS $HELD_MS /;
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
@@ -56,6 +59,7 @@ our $HELD_MS = 400;
 #   split=0      ms to pause in the middle of each record
 #   chunked=0    1: HTTP/1.1 chunked body, a chunk per write (else close-delimited)
 #   len=0        1: send a Content-Length (the length of the records to come)
+#   hints=0      1: a "103 Early Hints" with "Link: </style.css>; rel=preload; as=style" first
 #
 # Records: seq=<n> sent=<epoch seconds> req=<requests served by this daemon so far>.
 
@@ -110,7 +114,7 @@ sub sse_serve {
 
 	my %q = (n => 3, gap => 300, first => 0, fmt => 'sse', hold => 0,
 		cut => 0, status => 200, ct => 'text/event-stream', split => 0,
-		chunked => 0, len => 0, pad => 0);
+		chunked => 0, len => 0, pad => 0, hints => 0);
 	my @extra;
 
 	my ($query) = $uri =~ /\?(.*)$/;
@@ -140,6 +144,8 @@ sub sse_serve {
 	$response .= "$_\x0d\x0a" for @extra;
 	$response .= "\x0d\x0a";
 
+	$client->syswrite("HTTP/1.1 103 Early Hints\x0d\x0a"
+		. "Link: </style.css>; rel=preload; as=style\x0d\x0a\x0d\x0a") if $q{hints};
 	$client->syswrite($response);
 	return if $method eq 'HEAD';
 
@@ -342,6 +348,86 @@ sub sse_finish {
 	$res{body} = substr($out, $head_len);
 
 	return \%res;
+}
+
+# The HTTP/3 client: backends/h3_get.py (aioquic) in the tests' Python environment, which
+# prints each piece of the response as it arrives, with its arrival time. Options: port
+# (a real UDP port), timeout (10), headers ([]), python (the interpreter: by default
+# target/venv/bin/python of the repository). Returns what sse_get() returns, with the 1xx
+# header blocks in {interim} ([ { status, headers } ]) and {end}: how it ended (end, reset,
+# closed, timeout, error).
+
+sub h3_get {
+	my ($uri, %opts) = @_;
+	require JSON::PP;
+
+	my $python = $opts{python} // h3_python();
+	my $script = File::Spec->rel2abs($INC{'Test/Nginx/SSE.pm'});
+	$script =~ s{lib/Test/Nginx/SSE\.pm$}{backends/h3_get.py};
+
+	my @cmd = ($python, $script, '--timeout', $opts{timeout} // 10,
+		(map { ('--header', $_) } @{$opts{headers} // []}),
+		"https://127.0.0.1:$opts{port}$uri");
+
+	my $start = time();
+	open(my $fh, '-|', @cmd) or die "Can't run $python: $!\n";
+
+	my (%res, @records, %seen, $body, $final) = ();
+	$res{interim} = [];
+	$res{end} = 'none';
+	$res{again} = sub { h3_get($uri, %opts) };
+
+	while (my $line = <$fh>) {
+		my $ev = eval { JSON::PP::decode_json($line) } or next;
+
+		if ($ev->{type} eq 'headers') {
+			my %h;
+			for (@{$ev->{headers}}) {
+				my ($k, $v) = @$_;
+				$h{$k} = exists $h{$k} ? "$h{$k}, $v" : $v;
+			}
+			my $status = delete $h{':status'} // 0;
+			if (!$final && $status < 200) {
+				push @{$res{interim}}, { status => $status, headers => \%h };
+			} elsif (!$final) {
+				$final = 1;
+				@res{qw/ status headers /} = ($status, \%h);
+				$res{headers_ms} = ($ev->{t} - $start) * 1000;
+				$body = '';
+			}
+
+		} elsif ($ev->{type} eq 'data' && $final) {
+			$body .= $ev->{data};
+			while ($body =~ /seq\W+(\d+)\W+sent\W+([\d.]+)\W+req\W+(\d+)[^\x0a]*\x0a/g) {
+				next if $seen{"$1 $3"}++;
+				push @records, { seq => $1, sent => $2, req => $3,
+					arrived => $ev->{t}, delay_ms => ($ev->{t} - $2) * 1000 };
+			}
+
+		} elsif ($ev->{type} ne 'data' && $ev->{type} ne 'connected') {
+			$res{end} = $ev->{type};
+			$res{error} = $ev->{error} // $ev->{reason};
+		}
+	}
+
+	close $fh;
+	$res{exit} = $? >> 8;
+	$res{elapsed} = time() - $start;
+	$res{records} = \@records;
+	$res{body} = $body;
+
+	return \%res;
+}
+
+# The Python of the tests' environment (scripts/venv.sh), if it has aioquic; else undef.
+
+sub h3_python {
+	my $lib = $INC{'Test/Nginx/SSE.pm'};
+	my $python = File::Spec->rel2abs($lib);
+	$python =~ s{t/lib/Test/Nginx/SSE\.pm$}{target/venv/bin/python};
+	return undef unless -x $python;
+	return undef if system($python, '-c', 'import aioquic') != 0;
+	return $python;
 }
 
 # A client whose host loses the connection without a word, as behind a NAT that forgot it or

@@ -1,0 +1,67 @@
+//! Refuses to run in an nginx core of the other kind than the one the module was built
+//! against (OpenResty's patched core or vanilla nginx), with one `[emerg]` line at the
+//! `http {}` block, so that `nginx -t` fails and says what to do. The decision itself is in
+//! `rules` (tested without nginx); this part tells the two kinds apart.
+//!
+//! The build's kind is a cfg from the tree's headers (`ngx_openresty`, see build.rs). The
+//! running core's kind is read from the process: OpenResty's core defines globals vanilla
+//! nginx lacks (`ngx_is_privileged_agent`, `ngx_proc_exit_top_handler`). nginx links its binary
+//! with `-Wl,-E` wherever the linker has it, which exports its symbols to dynamic modules
+//! (that is how modules resolve `ngx_cycle` and the rest), so `dlsym` sees them. Where even a
+//! symbol every nginx defines is not visible, the kind is unknown and nothing is refused.
+
+use core::ffi::{c_char, CStr};
+
+use ngx::ffi::ngx_conf_t;
+use ngx::ngx_conf_log_error;
+
+mod rules;
+
+pub use rules::{check, Build, Core};
+
+/// What this module was built against.
+pub fn build() -> Build<'static> {
+    Build {
+        core: if cfg!(ngx_openresty) {
+            Core::OpenResty
+        } else {
+            Core::Vanilla
+        },
+        version: ngx::ffi::NGINX_VERSION.to_str().unwrap_or("?"),
+        ver: ngx::ffi::NGINX_VER.to_str().unwrap_or("?"),
+    }
+}
+
+fn visible(symbol: &CStr) -> bool {
+    // SAFETY: dlsym with RTLD_DEFAULT only looks the NUL-terminated name up in the global
+    // scope of the process; the address returned is not dereferenced.
+    !unsafe { libc::dlsym(libc::RTLD_DEFAULT, symbol.as_ptr() as *const c_char) }.is_null()
+}
+
+/// The kind of the nginx core this process runs, if it can be told.
+pub fn running() -> Option<Core> {
+    if visible(c"ngx_is_privileged_agent") || visible(c"ngx_proc_exit_top_handler") {
+        Some(Core::OpenResty)
+    } else if visible(c"ngx_cycle") {
+        Some(Core::Vanilla)
+    } else {
+        None
+    }
+}
+
+/// Logs the refusal at the directive being parsed and returns false when the module cannot
+/// work in this process.
+pub fn preconfigure(cf: &mut ngx_conf_t) -> bool {
+    match check(&build(), running()) {
+        Ok(()) => true,
+        Err(message) => {
+            ngx_conf_log_error!(
+                ngx::ffi::NGX_LOG_EMERG,
+                cf as *mut ngx_conf_t,
+                "{}",
+                message
+            );
+            false
+        }
+    }
+}
