@@ -95,7 +95,8 @@ make_cert($t);
 $t->run_daemon($python, '-B', '-m', 'uvicorn', '--app-dir', "$FindBin::Bin/backends",
 	'--host', '127.0.0.1', '--port', $port, '--log-level', 'warning', 'asgi_sse:app');
 $t->run()->plan(11);
-$t->waitforsocket("127.0.0.1:$port") or die "uvicorn did not start";
+# application servers load their frameworks first: up to six waits of 5 s
+(grep { $t->waitforsocket("127.0.0.1:$port") } 1 .. 6) or die "uvicorn did not start";
 
 ###############################################################################
 

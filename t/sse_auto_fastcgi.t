@@ -133,7 +133,8 @@ EOF
 make_cert($t);
 $t->run_daemon($fpm, '-F', '-n', '-R', '-y', "$d/php-fpm.conf");
 $t->run()->plan(7);
-$t->waitforsocket("127.0.0.1:$port") or die "php-fpm did not start";
+# application servers load their frameworks first: up to six waits of 5 s
+(grep { $t->waitforsocket("127.0.0.1:$port") } 1 .. 6) or die "php-fpm did not start";
 
 ###############################################################################
 

@@ -119,8 +119,9 @@ $t->run_daemon($node, "$FindBin::Bin/backends/node_h2_sse.js", port(8081));
 $t->run_daemon($node, "$FindBin::Bin/backends/node_h2_sse.js", port(8082),
 	"$d/localhost.crt", "$d/localhost.key");
 $t->run()->plan(17);
-$t->waitforsocket('127.0.0.1:' . port(8081)) or die "node (h2c) did not start";
-$t->waitforsocket('127.0.0.1:' . port(8082)) or die "node (TLS) did not start";
+# application servers load their frameworks first: up to six waits of 5 s
+(grep { $t->waitforsocket('127.0.0.1:' . port(8081)) } 1 .. 6) or die "node (h2c) did not start";
+(grep { $t->waitforsocket('127.0.0.1:' . port(8082)) } 1 .. 6) or die "node (TLS) did not start";
 
 ###############################################################################
 

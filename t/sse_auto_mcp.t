@@ -143,7 +143,8 @@ $inner->run();
 
 # each nginx adds its own checks of its error log
 $outer->run()->plan(30);
-$inner->waitforsocket("127.0.0.1:$port") or die "uvicorn did not start";
+# application servers load their frameworks first: up to six waits of 5 s
+(grep { $inner->waitforsocket("127.0.0.1:$port") } 1 .. 6) or die "uvicorn did not start";
 
 ###############################################################################
 

@@ -66,7 +66,8 @@ my $port = port(8081);
 make_cert($t);
 $t->run_daemon($node, "$FindBin::Bin/backends/node_sse.js", $port);
 $t->run()->plan(4);
-$t->waitforsocket("127.0.0.1:$port") or die "node did not start";
+# application servers load their frameworks first: up to six waits of 5 s
+(grep { $t->waitforsocket("127.0.0.1:$port") } 1 .. 6) or die "node did not start";
 
 ###############################################################################
 

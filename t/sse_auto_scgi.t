@@ -110,8 +110,9 @@ $t->run_daemon('/usr/bin/uwsgi', '--plugin', 'python3', '--scgi-socket', "127.0.
 	if $uwsgi;
 
 $t->run()->plan(12);
-$t->waitforsocket("127.0.0.1:$port") or die "scgi_sse.py did not start";
-$t->waitforsocket("127.0.0.1:$uport") or die "uwsgi did not start" if $uwsgi;
+# application servers load their frameworks first: up to six waits of 5 s
+(grep { $t->waitforsocket("127.0.0.1:$port") } 1 .. 6) or die "scgi_sse.py did not start";
+(grep { $t->waitforsocket("127.0.0.1:$uport") } 1 .. 6) or die "uwsgi did not start" if $uwsgi;
 
 ###############################################################################
 

@@ -96,7 +96,8 @@ $t->run_daemon($uwsgi, '--plugin', 'python3', '--socket', "127.0.0.1:$port",
 	'--wsgi-file', "$FindBin::Bin/backends/wsgi_sse.py", '--master', '--processes', '2',
 	'--need-app', '--die-on-term', '--no-orphans', '--logto', "$d/uwsgi.log");
 $t->run()->plan(6);
-$t->waitforsocket("127.0.0.1:$port") or die "uwsgi did not start";
+# application servers load their frameworks first: up to six waits of 5 s
+(grep { $t->waitforsocket("127.0.0.1:$port") } 1 .. 6) or die "uwsgi did not start";
 
 ###############################################################################
 
