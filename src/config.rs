@@ -246,16 +246,26 @@ unsafe fn arguments<'a>(cf: &ngx_conf_t) -> &'a [ngx_str_t] {
     }
 }
 
-fn invalid_type(cf: &mut ngx_conf_t, directive: &str, value: &[u8]) -> *mut c_char {
-    ngx_conf_log_error!(
-        NGX_LOG_EMERG,
-        cf,
-        "invalid media type \"{}\" in \"{}\" directive, \
-         it must be \"type/subtype\" without parameters or wildcards",
-        String::from_utf8_lossy(value),
-        directive
-    );
-    NGX_CONF_ERROR
+/// A type-list directive's matcher, or the `nginx -t` error for its first invalid type.
+fn matcher<'a>(
+    cf: &mut ngx_conf_t,
+    directive: &str,
+    always: Option<&[u8]>,
+    args: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Arc<Matcher>, *mut c_char> {
+    config_types(always, args)
+        .map(|types| Arc::new(Matcher::new(types)))
+        .map_err(|bad| {
+            ngx_conf_log_error!(
+                NGX_LOG_EMERG,
+                cf,
+                "invalid media type \"{}\" in \"{}\" directive, \
+                 it must be \"type/subtype\" without parameters or wildcards",
+                String::from_utf8_lossy(bad),
+                directive
+            );
+            NGX_CONF_ERROR
+        })
 }
 
 /// `sse_auto_types <mime-type> ...;` — the media types that are always streams. The list
@@ -275,12 +285,13 @@ extern "C" fn set_types(
 
     // SAFETY: a directive handler's configuration.
     let args = unsafe { arguments(cf) };
-    match config_types(Some(EVENT_STREAM), args.iter().map(|a| a.as_bytes())) {
-        Ok(types) => {
-            lcf.stream_types = Some(Arc::new(Matcher::new(types)));
+    let types = args.iter().map(|a| a.as_bytes());
+    match matcher(cf, "sse_auto_types", Some(EVENT_STREAM), types) {
+        Ok(m) => {
+            lcf.stream_types = Some(m);
             NGX_CONF_OK
         }
-        Err(bad) => invalid_type(cf, "sse_auto_types", bad),
+        Err(e) => e,
     }
 }
 
@@ -317,12 +328,12 @@ extern "C" fn set_unsized_types(
 
     let untyped = args.iter().any(|a| a.as_bytes() == b"none");
     let types = args.iter().map(|a| a.as_bytes()).filter(|&a| a != b"none");
-    match config_types(None, types) {
-        Ok(types) => {
-            lcf.unsized_types = Some((Arc::new(Matcher::new(types)), untyped));
+    match matcher(cf, "sse_auto_unsized_types", None, types) {
+        Ok(m) => {
+            lcf.unsized_types = Some((m, untyped));
             NGX_CONF_OK
         }
-        Err(bad) => invalid_type(cf, "sse_auto_unsized_types", bad),
+        Err(e) => e,
     }
 }
 
