@@ -170,6 +170,7 @@ pub fn arm(r: &mut ngx_http_request_t, lcf: &LocConf) -> bool {
         Ctx::attach(r, &mut e.ctx);
         let t = &mut *addr_of_mut!(TICK);
         if t.timer_set() == 0 {
+            ngx_log_debug!(mask: DebugMask::Event, t.log, "sse_auto: soft tick started");
             ngx_add_timer(t, TICK_MS);
         }
     }
@@ -501,6 +502,9 @@ extern "C" fn tick(ev: *mut ngx_event_t) {
         }
         if !ngx_queue_empty(head) || !ngx_queue_empty(armed) {
             ngx_add_timer(ev, TICK_MS);
+        } else {
+            // the tick runs only while responses are in flight (t/sse_auto_soft.t counts these)
+            ngx_log_debug!(mask: DebugMask::Event, (*ev).log, "sse_auto: soft tick stopped");
         }
     }
 }

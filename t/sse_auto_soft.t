@@ -135,7 +135,7 @@ my $upstream_log = $t->testdir() . '/upstream.log';
 
 make_cert($t);
 $t->run_daemon(\&sse_daemon, port(8081), $upstream_log);
-$t->run()->plan(32);
+$t->run()->plan(34);
 $t->waitforsocket('127.0.0.1:' . port(8081));
 
 ###############################################################################
@@ -252,6 +252,21 @@ kill 'TERM', $abort->{pid};
 close $abort->{fh};
 sleep(0.5);
 streams_ok(get('/page' . html()), 'after an aborted client: still live');
+
+# no timer left behind: the worker's tick runs only while soft responses are in flight
+# (the tick's next run, 25 ms after the last one ends, stops it)
+
+sleep(0.2);
+
+SKIP: {
+	skip 'nginx built without --with-debug', 2 unless $t->has_module('debug');
+
+	my $err = $t->read_file('error.log');
+	my $started = () = $err =~ /sse_auto: soft tick started/g;
+	my $stopped = () = $err =~ /sse_auto: soft tick stopped/g;
+	cmp_ok($started, '>', 0, 'tick: started for the soft responses');
+	is($stopped, $started, 'tick: stopped after each, no timer left behind');
+}
 
 $t->stop();
 
