@@ -307,7 +307,10 @@ def chunk_body(rng, body, bad):
 
 
 def fcgi_records(rng, req_id, stdout, bad):
+    """The FCGI_STDOUT records (and the rest) of stdout; and whether stdout is closed by an
+    empty record."""
     out = bytearray()
+    closed = False
     i = 0
     version = 1
     while i < len(stdout) or i == 0:
@@ -325,9 +328,10 @@ def fcgi_records(rng, req_id, stdout, bad):
             version = 2
     if rng.random() < 0.5 and len(stdout) > 0:
         out += struct.pack(">BBHHBB", 1, 6, req_id, 0, 0, 0)
+        closed = True
     if bad != "noend":
         out += struct.pack(">BBHHBB", 1, 3, req_id, 8, 0, 0) + bytes(8)
-    return bytes(out)
+    return bytes(out), closed or len(stdout) == 0
 
 
 class Case:
@@ -434,11 +438,13 @@ def gen_case(seed, n, profiles=None):
         stdout = stdout[:rng.randint(len(head) // 2, max(len(head) // 2, len(stdout) - 1))]
     if c.kind == "fastcgi":
         fbad = pick_weighted(rng, [(94, None), (3, "version"), (3, "noend")])
-        wire = fcgi_records(rng, 1, stdout, fbad)  # request id patched at send time
+        # request id patched at send time
+        wire, c.fcgi_closed = fcgi_records(rng, 1, stdout, fbad)
         c.fcgi_bad = fbad
     else:
         wire = stdout
         c.fcgi_bad = None
+        c.fcgi_closed = False
 
     # write splits and pauses
     writes = []
@@ -1001,13 +1007,21 @@ def classify(c, t, r):
     fails = []
     p = PROFILES[c.profile]
     sse_t = t.headers.get("x-fuzz-sse-auto", "")
-    if t.status != r.status:
+    # invalid upstream framing: nginx drops the header it still holds when its first read
+    # has the error in it, so "nothing" and "truncated" are the same end (seed 20261201
+    # case 28855 flips between them in either location)
+    def nothing(x):
+        return x.status is None and not x.body and x.end == "truncated"
+    if t.status != r.status and not ((c.bad or c.fcgi_bad) and t.end == r.end == "truncated"
+                                     and (nothing(t) or nothing(r))):
         fails.append(f"status {t.status} != reference {r.status}")
     end_t = t.end
     end_r = r.end
     if end_t != end_r:
         fails.append(f"end {end_t} != reference {end_r}")
-    if t.second != r.second:
+    if t.second != r.second and not getattr(c, "reloaded", False):
+        # (an exiting worker answers with Connection: close and closes idle keepalive
+        # connections)
         fails.append(f"keepalive: second response {t.second} != reference {r.second}")
     tb, rb = t.body, r.body
     if t.headers.get("content-encoding") == "gzip":
@@ -1073,7 +1087,7 @@ def drained_ok(c, t, r):
     return []
 
 
-def check_alone(c, t, sse_t):
+def check_alone(c, t, r, sse_t):
     """Checks of the test result alone: well-formed delivery, the hint, the model."""
     fails = []
     p = PROFILES[c.profile]
@@ -1091,7 +1105,10 @@ def check_alone(c, t, sse_t):
     want = model_label(c)
     if want is not None and t.status == 200 and want != sse_t:
         fails.append(f"$sse_auto {sse_t!r}, the decision rules say {want!r}")
-    if c.expected is not None and c.mode == "normal":
+    if (c.expected is not None and c.mode == "normal"
+            and not (t.status in (502, 504) and t.status != c.status and r.status == t.status)):
+        # (both locations answered with nginx's own 502/504: the responder was not read in
+        # time, a loaded machine; counted apart as "upstream timed out in both")
         body = t.body
         if t.headers.get("content-encoding") == "gzip":
             body, _ = gunzip(body)
@@ -1126,6 +1143,7 @@ class Runner:
         self.known = collections.Counter()
         self.nginx_diff_examples = {}
         self.log_findings = []
+        self.hold_reloads = 0  # reruns of failing cases in progress: no reloads meanwhile
 
     # nginx
 
@@ -1248,18 +1266,23 @@ class Runner:
 
     # one case
 
-    async def fetch(self, c, role):
-        path = f"/f/{c.kind}/{c.profile}/{role}/{c.n}"
-        deadline = time.monotonic() + (30 if c.mode == "slow" else 15)
+    async def fetch(self, c, role, tag=""):
+        # tag: a rerun's own URI, so that a cache location does not answer it from the
+        # first run's entry (the responder still finds the case number)
+        path = f"/f/{c.kind}/{c.profile}/{role}/{c.n}{tag}"
+        # curl --limit-rate 20k needs about 45 s for 900 KB: the slow HTTP/2 client's
+        # deadline fits the body (seed 20261201 case 27576 was cut at 30 s in either location)
+        slow = 30 if c.client != "h2" else max(30, 15 + 2 * len(c.wire) / 20480)
+        deadline = time.monotonic() + (slow if c.mode == "slow" else 15)
         if c.client == "h2":
             return await client_h2(c, path, self.tls_port, self.dir, deadline)
         port = self.tls_port if c.client == "tls" else self.port
         return await client_h1(c, path, port, c.client == "tls", deadline)
 
-    async def evaluate(self, c):
+    async def evaluate(self, c, tag=""):
         """(failures, test result, reference result) of one run of case c."""
         gen = self.generation
-        t, r = await asyncio.gather(self.fetch(c, "t"), self.fetch(c, "r"))
+        t, r = await asyncio.gather(self.fetch(c, "t", tag), self.fetch(c, "r", tag))
         if c.mode == "abort":
             return [], t, r
         p = PROFILES[c.profile]
@@ -1274,22 +1297,54 @@ class Runner:
         fails, sse_t = classify(c, t, r)
         if fails and sse_t not in STREAM_LABELS and p.get("buffering", True):
             # left alone and buffered: nginx's own buffered path is the reference
-            s = await self.fetch(c, "s")
-            if not classify(c, t, s)[0]:
-                c.nginx_diff = fails[0].split(":")[0]
-                fails = []
-        fails += check_alone(c, t, sse_t)
+            # up to three tries: on a broken upstream nginx's own buffered path races with
+            # the reset (seed 2298803071 case 940: the stock location times out as the test
+            # did in three replays of three, and once in CI it did not)
+            for k in range(3 if c.well is False else 1):
+                s = await self.fetch(c, "s", f"{tag}-s{k}" if k else tag)
+                if not classify(c, t, s)[0]:
+                    c.nginx_diff = fails[0].split(":")[0]
+                    fails = []
+                    break
+        if (fails and sse_t == "soft" and c.kind == "fastcgi" and c.end == "rst"
+                and c.fcgi_closed and t.end == "complete" and r.end == "truncated"
+                and all(f.startswith("end ") for f in fails)):
+            # finding 6: the soft push ran FastCGI's input filter up to the empty
+            # FCGI_STDOUT record before the reset came, so the response ends as the upstream
+            # ended it; unbuffered nginx meets the reset first (the bodies were compared as
+            # prefixes of each other above)
+            c.nginx_diff = "soft: FastCGI stdout closed before the reset (finding 6)"
+            fails = []
+        if (fails and p.get("heartbeat") and sse_t in STREAM_LABELS and r.status is None
+                and t.end == r.end == "truncated"
+                and all(f.startswith("status ") for f in fails)
+                and not strip_heartbeats(t.body, b"")[0]):
+            # finding 6: a heartbeat went out before the upstream failed, and with it the
+            # response header, which the reference never sent (HTTP/2 holds it until data);
+            # the test's body is heartbeats only (seed 20261203 case 3794)
+            c.nginx_diff = "heartbeat sent the header before an upstream error (finding 6)"
+            fails = []
+        fails += check_alone(c, t, r, sse_t)
+        if (c.expected is not None and t.status in (502, 504) and t.status != c.status
+                and r.status == t.status):
+            self.stats["upstream_5xx_both"] += 1
         if not fails and p.get("cache") and c.recheck_cache and t.end == "complete":
-            t2 = await self.fetch(c, "t")
+            t2 = await self.fetch(c, "t", tag)
             f2 = classify(c, t2, r)[0]
             if f2 and sse_t not in STREAM_LABELS:
                 # the same twice through the stock location
-                await self.fetch(c, "s")
-                s2 = await self.fetch(c, "s")
+                await self.fetch(c, "s", tag)
+                s2 = await self.fetch(c, "s", tag)
                 if classify(c, s2, r)[0]:
                     c.nginx_diff = "cache replay differs in the stock location too"
                     f2 = []
             fails += ["cache replay: " + f for f in f2]
+        if gen != self.generation and not getattr(c, "reloaded", False):
+            # the reload came during the stock fetch or the cache replay: they ran in another
+            # worker generation than what they are compared with
+            c.reloaded = True
+            fails = [f for f in fails if "keepalive: second response" not in f
+                     and "timeout" not in f]
         return fails, t, r
 
     async def run_case(self, n):
@@ -1310,9 +1365,15 @@ class Runner:
             if fails:
                 # twice more: differences that do not come back are reported apart
                 again = 0
-                for _ in range(2):
-                    if (await self.evaluate(c))[0]:
-                        again += 1
+                # without reloads: a case of 15 s or more overlaps every reload period, and
+                # its reruns would confirm what a reload did (seed 20261201 cases 12740, 17345)
+                self.hold_reloads += 1
+                try:
+                    for k in range(2):
+                        if (await self.evaluate(c, f"-{k + 1}"))[0]:
+                            again += 1
+                finally:
+                    self.hold_reloads -= 1
                 # the oracle does not depend on timing, but whether a failure shows may (a
                 # heartbeat needs a pause): one rerun that fails too confirms it
                 entry = dict(case=n, kind=c.kind, profile=c.profile, client=c.client,
@@ -1406,7 +1467,8 @@ class Runner:
         async def reloads():
             while True:
                 await asyncio.sleep(a.reload_every)
-                self.reload()
+                if not self.hold_reloads:
+                    self.reload()
         reloader = asyncio.ensure_future(reloads()) if a.reload_every else None
         done_all = False
         while True:
@@ -1497,7 +1559,8 @@ class Runner:
             report["stopped_early"] = True
         print(f"  failures {len(self.failures)}, unconfirmed (not reproduced) "
               f"{len(self.unconfirmed)}, nginx's own buffered/unbuffered differences "
-              f"{sum(self.nginx_diffs.values())}, log findings {len(self.log_findings)}, "
+              f"{sum(self.nginx_diffs.values())}, nginx's 502/504 in both locations "
+              f"{self.stats['upstream_5xx_both']}, log findings {len(self.log_findings)}, "
               f"worker fds idle {idle} end {fds_end}")
         if self.known:
             print(f"  known issues (not counted as failures): {dict(self.known)}")
