@@ -25,7 +25,7 @@ BEGIN { use FindBin; chdir("$FindBin::Bin/.."); }
 use lib 'lib';
 use Test::Nginx;
 use Test::Nginx::SSE qw/ :all /;
-use Test::Nginx::ModuleFor qw/ $REPO $SOURCES /;
+use Test::Nginx::ModuleFor qw/ stream_conf $REPO $SOURCES /;
 
 ###############################################################################
 
@@ -109,39 +109,7 @@ ok($rc == 0 && $again && `sha256sum < '$dist'` eq `sha256sum < '$again'`, 'repro
 SKIP: {
 skip 'nothing was built (see above)', 3 unless -x $nginx && -f $so;
 
-$ENV{TEST_NGINX_GLOBALS} = "load_module $so;";
-$t->write_file_expand('nginx.conf', <<"EOF");
-
-%%TEST_GLOBALS%%
-
-daemon off;
-
-events {
-}
-
-http {
-    %%TEST_GLOBALS_HTTP%%
-
-    server {
-        listen       127.0.0.1:8443 ssl;
-        server_name  localhost;
-
-        ssl_certificate      localhost.crt;
-        ssl_certificate_key  localhost.key;
-
-        location / {
-            proxy_pass http://127.0.0.1:8081;
-        }
-
-        location /off/ {
-            sse_auto off;
-            proxy_pass http://127.0.0.1:8081;
-        }
-    }
-}
-
-
-EOF
+$t->write_file_expand('nginx.conf', stream_conf($so));
 
 make_cert($t);
 $t->run_daemon(\&sse_daemon, port(8081));
