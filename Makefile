@@ -41,10 +41,13 @@ help:
 	@echo "make dist       sse-auto-<version>.tar.gz with the crates vendored (offline builds)"
 	@echo "make test-dist  build nginx and the module from that tarball without network"
 
+# the module's .so is linked against glibc 2.17 (scripts/cargo-module.sh, scripts/zig.sh);
+# SSE_AUTO_GLIBC=host links it against this host's glibc instead
 build:
 	./scripts/deps.sh build
-	$(CARGO) build --release --workspace
+	$(CARGO) build --release --workspace --exclude ngx_http_sse_auto_module
 	@$(PATHS) >/dev/null
+	@[ "$${SSE_AUTO_GLIBC:-}" = host ] || { eval "$$($(PATHS))"; ./scripts/glibc-floor.sh "$$module"; }
 
 paths:
 	@$(PATHS)
@@ -52,7 +55,7 @@ paths:
 test:
 	./scripts/deps.sh test
 	./scripts/venv.sh
-	$(CARGO) build --release --workspace
+	$(MAKE) --no-print-directory build
 	$(MAKE) --no-print-directory test-unit test-nginx
 
 # 10 million generated cases each for the media-type matcher and the event-boundary tracker,
@@ -153,6 +156,7 @@ dist:
 
 test-dist:
 	./scripts/deps.sh test
+	./scripts/zig.sh >/dev/null
 	@tarball=$$(./scripts/dist.sh) && TEST_SSE_DIST="$$tarball" $(PROVE) -I t/lib t/dist/
 
 # Installs, removes, reinstalls and purges the package in the system nginx (root, Debian

@@ -34,12 +34,20 @@ $SSE_AUTO_LIB: .SSE_AUTO_CARGO
 
 END
 
-# the dynamic module's link rule comes from nginx's build; it only needs the library first
+# the dynamic module's link rule comes from nginx's build; it only needs the library first.
+# SSE_AUTO_LINKER (scripts/zig.sh prints the project's): another linker for this one file,
+# e.g. one linking against an older glibc than the build host's, so the .so loads there too.
 case " $DYNAMIC_MODULES " in
     *" ngx_http_sse_auto_module "*)
     cat << END                                                >> $NGX_MAKEFILE
 $NGX_OBJS${ngx_dirsep}ngx_http_sse_auto_module$ngx_modext: $SSE_AUTO_LIB
 
 END
+    if [ -n "${SSE_AUTO_LINKER:-}" ]; then
+        cat << END                                            >> $NGX_MAKEFILE
+$NGX_OBJS${ngx_dirsep}ngx_http_sse_auto_module$ngx_modext: LINK = $SSE_AUTO_LINKER
+
+END
+    fi
     ;;
 esac

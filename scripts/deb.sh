@@ -49,8 +49,11 @@ directory = "/src/target/deb-$DIST/vendor"
 [net]
 offline = true
 EOF
+    # the glibc 2.17 link: zig is installed here (static binaries), run from /src in the root
+    linker=$("$root/scripts/zig.sh")
     deb=$("$root/scripts/debian-root.sh" "$DIST" env \
         CARGO_HOME="/src/target/deb-$DIST/cargo-home" \
+        SSE_AUTO_LINKER="${linker:+/src/scripts/floor-cc}" SSE_AUTO_ZIG=/src/target/zig \
         DEB_OUT_DIR="/src/target/deb-$DIST" DEB_REVISION="${DEB_REVISION:-1}" \
         DEBFULLNAME="$name" DEBEMAIL="$email" DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:-}" \
         DEB_EPOCH="$(git -C "$root" log -1 --format=%ct 2>/dev/null || date +%s)" \
@@ -138,6 +141,12 @@ $pkg ($debversion) $dist; urgency=medium
 
  -- $maintainer  $(LC_ALL=C date -u -R -d "@$epoch")
 EOF
+
+# the .so loads on glibc 2.17 and newer (debian/rules, scripts/zig.sh)
+if [ -z "${SSE_AUTO_LINKER+set}" ]; then
+    SSE_AUTO_LINKER=$("$root/scripts/zig.sh")
+fi
+export SSE_AUTO_LINKER
 
 echo "building $pkg $debversion for nginx $nginx_version ($abi)"
 (

@@ -27,8 +27,10 @@ rm -rf "$out/stage"
 mkdir -p "$stage"
 
 # the tracked files a build needs (not the tests, benchmarks, their tools and CI)
+# (and the glibc 2.17 link: scripts/zig.sh installs zig, scripts/floor-cc is SSE_AUTO_LINKER)
 git ls-files -z -- config config.make Cargo.toml Cargo.lock build.rs src sse-auto-core \
-        README.md CHANGELOG.md examples packaging \
+        README.md CHANGELOG.md examples packaging scripts/zig.sh scripts/floor-cc \
+        scripts/glibc-floor.sh \
     | xargs -0 cp --parents -t "$stage"
 
 # the benchmark tool is a workspace member only in the repository

@@ -125,7 +125,7 @@ for name in $want; do
             (cd "$tree" && . ./conf_flags && ./configure "${NGX_CONF_FLAGS[@]}" >configure.log)
         fi
         NGINX_BUILD_DIR=$tree/objs CARGO_TARGET_DIR=$work/debian-target \
-            cargo build --release --no-default-features --features export-modules -q
+            ./scripts/cargo-module.sh --no-default-features --features export-modules -q
         run_suite debian /usr/sbin/nginx \
             "$work/debian-target/release/libngx_http_sse_auto_module.so" \
             TEST_NGINX_MODULES=/usr/lib/nginx/modules

@@ -219,7 +219,13 @@ echo "source:  $src ($src_ver)"
 
 # one cargo target directory for every build made here: the crates are compiled once
 export SSE_AUTO_CARGO_TARGET_DIR=${SSE_AUTO_CARGO_TARGET_DIR:-$work/cargo}
-stamp=$(printf '%s\n' "$src" "${flags[@]}" --add-dynamic-module="$repo" "$SSE_AUTO_CARGO_TARGET_DIR")
+# the .so loads on glibc 2.17 and newer, wherever it is built (config.make, scripts/zig.sh)
+if [ -z "${SSE_AUTO_LINKER+set}" ]; then
+    SSE_AUTO_LINKER=$("$repo/scripts/zig.sh") || die "no linker for the glibc 2.17 floor (above)"
+fi
+export SSE_AUTO_LINKER
+stamp=$(printf '%s\n' "$src" "${flags[@]}" --add-dynamic-module="$repo" "$SSE_AUTO_CARGO_TARGET_DIR" \
+    "linker=$SSE_AUTO_LINKER")
 key=$(printf '%s' "$stamp" | cksum | cut -d' ' -f1)
 build=$work/${verline/\//-}-$key
 if [ ! -f "$build/src/core/nginx.h" ]; then

@@ -35,10 +35,16 @@ cd "$build"
 configure=./configure
 [ -x "$configure" ] || configure=./auto/configure
 
+# every .so the project builds loads on glibc 2.17 and newer (config.make, scripts/zig.sh)
+if [ -z "${SSE_AUTO_LINKER+set}" ]; then
+    SSE_AUTO_LINKER=$("$repo/scripts/zig.sh") || exit 1
+fi
+export SSE_AUTO_LINKER
+
 set -- --with-compat --with-debug --with-threads \
     --with-http_ssl_module --with-http_v2_module --with-http_realip_module "$@" \
     --add-dynamic-module="$repo"
-stamp=$(printf '%s\n' "$@")
+stamp=$(printf '%s\n' "$@" "linker=$SSE_AUTO_LINKER")
 
 if [ ! -f objs/Makefile ] || [ ! -f objs/sse_auto.flags ] \
     || [ "$(cat objs/sse_auto.flags)" != "$stamp" ] \

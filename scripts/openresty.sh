@@ -53,8 +53,14 @@ jobs=${OPENRESTY_JOBS:-2}
 # OpenResty's configure prepares the patched nginx tree under build/ and runs nginx's own
 # configure there with --add-dynamic-module: the module is built by nginx's build (config,
 # config.make), against that tree.
+# the .so loads on glibc 2.17 and newer (config.make, scripts/zig.sh)
+if [ -z "${SSE_AUTO_LINKER+set}" ]; then
+    SSE_AUTO_LINKER=$("$repo/scripts/zig.sh") || exit 1
+fi
+export SSE_AUTO_LINKER
+
 cd "$bundle"
-stamp=$(printf '%s\n' --with-compat "$@" --add-dynamic-module="$repo")
+stamp=$(printf '%s\n' --with-compat "$@" --add-dynamic-module="$repo" "linker=$SSE_AUTO_LINKER")
 if [ ! -f build/nginx-*/objs/Makefile ] || [ ! -f configure.sse_auto.flags ] \
     || [ "$(cat configure.sse_auto.flags)" != "$stamp" ] \
     || [ "$repo/config" -nt configure.sse_auto.flags ] \

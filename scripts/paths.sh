@@ -3,7 +3,7 @@
 # of the module, as `nginx=...` and `module=...`. NGINX=... overrides the binary.
 set -eu
 cd "$(dirname "$0")/.."
-json=$(cargo build --release --message-format=json 2>/dev/null)
+json=$(./scripts/cargo-module.sh --message-format=json 2>/dev/null)
 out=$(printf '%s\n' "$json" | grep '"reason":"build-script-executed"' | grep '#nginx-sys@' \
       | sed -n 's/.*"out_dir":"\([^"]*\)".*/\1/p' | tail -n 1)
 module=$(printf '%s\n' "$json" | grep '"reason":"compiler-artifact"' \

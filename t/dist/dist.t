@@ -63,6 +63,8 @@ my $ok_unpack = $rc == 0 && -d $src;
 my $isolated = system('unshare -n true >/dev/null 2>&1') == 0;
 mkdir "$work/cargo-home";
 my $env = "CARGO_HOME=$work/cargo-home";
+# the glibc 2.17 link, with the tarball's linker wrapper and the zig make test-dist installed
+$env .= " SSE_AUTO_LINKER=$src/scripts/floor-cc SSE_AUTO_ZIG=$REPO/target/zig";
 $env .= ' CARGO_NET_OFFLINE=true' unless $isolated;
 my $wrap = $isolated ? 'unshare -n --' : '';
 
@@ -82,7 +84,7 @@ $Test::Nginx::NGINX = -x $nginx ? $nginx : '/bin/false';
 # a failed build fails the tests below (not a skip for a missing feature)
 my $t = Test::Nginx->new();
 $t->has(qw/http proxy http_ssl/)->has_daemon('openssl')->has_daemon('curl') if -x $nginx;
-$t->plan(11);
+$t->plan(12);
 
 ###############################################################################
 
@@ -97,6 +99,8 @@ is($build_rc, 0, 'nginx and the module build offline'
 	. ($isolated ? ' (unshare -n)' : ' (CARGO_NET_OFFLINE)') . ", $build_secs s")
 	or diag($build_out);
 ok(-f $so, 'module built');
+like(`$src/scripts/glibc-floor.sh $so 2>&1`, qr/^ok: .*GLIBC_2\.(1[0-7]|[0-9])\b/m,
+	'the module needs nothing newer than glibc 2.17');
 ok(!glob("$work/cargo-home/registry/*"), 'nothing fetched into the cargo home');
 
 # the same tarball again
