@@ -12,7 +12,7 @@ PATHS = ./scripts/paths.sh
 .PHONY: openresty
 .PHONY: help build paths test test-unit test-nginx test-nginx-build test-matrix lint demo demo-check
 .PHONY: asan fuzz-stack fuzz-core deb test-deb test-slow soak bench bench-full clean
-.PHONY: module-for test-module-for dist test-dist
+.PHONY: module-for test-module-for dist test-dist release test-release check-floor
 
 # make test-matrix MATRIX="debian trixie" runs a part of it
 MATRIX ?= vendored nginx-build nginx-1.24 nginx-1.30 nginx-1.31 debian trixie
@@ -38,6 +38,10 @@ help:
 	@echo "make openresty OPENRESTY_SRC=<unpacked bundle>  the .so for OpenResty (packaging flags)"
 	@echo "make module-for NGINX=<binary> [NGINX_SRC=<.tar.gz or dir>]  the .so for that nginx"
 	@echo "make test-module-for    module-for on Debian's nginx, OpenResty, nginx.org's build"
+	@echo "make release    prebuilt modules for every nginx users run, SHA256SUMS, manifest"
+	@echo "                (RELEASE_TARGETS=... a part: scripts/release.sh --list)"
+	@echo "make test-release  the release, then its tests here and in Debian 11/13 roots"
+	@echo "make check-floor   no .so built under target/ needs glibc newer than 2.17"
 	@echo "make dist       sse-auto-<version>.tar.gz with the crates vendored (offline builds)"
 	@echo "make test-dist  build nginx and the module from that tarball without network"
 
@@ -149,6 +153,26 @@ module-for:
 test-module-for:
 	./scripts/deps.sh test
 	$(PROVE) -I t/lib t/module-for/
+
+# Prebuilt modules (scripts/release.sh): one folder, target/prebuilt/sse-auto-<version>/;
+# the last line is its path
+RELEASE_TARGETS ?=
+release:
+	./scripts/deps.sh build
+	./scripts/release.sh $(RELEASE_TARGETS)
+
+# the release built twice (the second time in other directories: the same bytes), its
+# tests (t/release/), and its 1.18.0 and 1.26.3 modules in Debian 11 and 13 roots
+# (t/release-root/, as root)
+test-release:
+	./scripts/deps.sh test
+	./scripts/test-release.sh $(RELEASE_TARGETS)
+
+# every module .so built under target/ (make build, the matrix, module-for, release, deb)
+check-floor:
+	@find target -name '*sse_auto_module*.so' -path '*' ! -path '*/deps/*' \
+		! -path '*/debian-root/*' ! -path '*/prebuilt-again/*' | sort \
+		| xargs -r ./scripts/glibc-floor.sh
 
 # the offline source release: the last line is the path of target/dist/sse-auto-<version>.tar.gz
 dist:

@@ -21,8 +21,9 @@ shift
 root=$repo/target/debian-root/$dist
 # what deb.sh and t/deb need inside: the release's nginx and its tree, the Debian build tools,
 # its Rust, libclang for bindgen, and the test's perl, curl and openssl
-packages="ca-certificates nginx nginx-dev debhelper dpkg-dev build-essential libclang-dev
-    rustc cargo perl curl openssl lintian"
+# (DEBIAN_ROOT_PACKAGES: another list, e.g. for a root that only runs a release's module)
+packages=${DEBIAN_ROOT_PACKAGES:-"ca-certificates nginx nginx-dev debhelper dpkg-dev build-essential
+    libclang-dev rustc cargo perl curl openssl lintian"}
 
 mirror() {
     local uri

@@ -3,7 +3,8 @@
 # Usage: scripts/deps.sh build|test
 set -eu
 
-build="libclang-dev libpcre2-dev zlib1g-dev libssl-dev pkg-config make"
+# libpcre3-dev: nginx 1.18.0 (the matrix, the release) knows PCRE1 only
+build="libclang-dev libpcre2-dev libpcre3-dev zlib1g-dev libssl-dev pkg-config make binutils"
 # real backends of the suite: php-fpm (FastCGI), uWSGI (uwsgi and SCGI), uvicorn + Starlette
 # (ASGI), Node; python3-venv for scripts/venv.sh (current FastAPI and the MCP SDK)
 test="$build curl openssl perl libio-socket-ssl-perl php-fpm uwsgi uwsgi-plugin-python3

@@ -3,6 +3,8 @@
 #
 #   vendored     nginx 1.28.3 from the nginx-src crate, module built by cargo (the cdylib)
 #   nginx-build  the same source, module built by nginx's own build (--add-dynamic-module)
+#   nginx-1.18   nginx 1.18.0 (Ubuntu 20.04/22.04's and Debian 11's version), nginx's own build,
+#                from ../shared/sources/nginx-1.18.0.tar.gz
 #   nginx-1.24   nginx 1.24.0 (Ubuntu 24.04's version), nginx's own build, from
 #                ../shared/sources/nginx-1.24.0.tar.gz (SSE_SOURCES= another directory)
 #   nginx-1.30   nginx 1.30.4, the stable line (nginx.org packages, the official Docker image),
@@ -91,9 +93,12 @@ for name in $want; do
         run_suite nginx-build "$nginx" "$module"
         ;;
 
-    nginx-1.24 | nginx-1.30 | nginx-1.31)
+    nginx-1.18 | nginx-1.24 | nginx-1.30 | nginx-1.31)
         # release tarballs, read-only: unpacked under target/matrix/<name>/
         case $name in
+        # OpenSSL 3 deprecates what 1.18 calls; 1.18 knows PCRE1 only
+        nginx-1.18) version=1.18.0 flags=--with-cc-opt=-Wno-deprecated-declarations
+                    apt_install libpcre3-dev ;;
         nginx-1.24) version=1.24.0 flags= ;;
         nginx-1.30) version=1.30.4 flags=--with-http_v3_module ;;
         nginx-1.31) version=1.31.4 flags=--with-http_v3_module ;;

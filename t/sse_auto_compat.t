@@ -56,6 +56,10 @@ EOF
 
 my $d = $t->testdir();
 
+# -e since nginx 1.19.5; before it the startup log is logs/error.log
+my $E = $t->has_version('1.19.5') ? '-e error.log' : '';
+mkdir "$d/logs";
+
 $t->write_file('marker.c', <<'EOF');
 /* OpenResty's core defines this (ngx_process_cycle.c); vanilla nginx does not */
 unsigned long ngx_is_privileged_agent;
@@ -124,7 +128,7 @@ sub test_conf {
 	local $ENV{ASAN_OPTIONS} = join ':', grep { $_ }
 		$ENV{ASAN_OPTIONS}, 'verify_asan_link_order=0';
 
-	my $out = `$nginx -p $d/ -c nginx.conf -e error.log -t 2>&1`;
+	my $out = `$nginx -p $d/ -c nginx.conf $E -t 2>&1`;
 	return ($? >> 8, $out);
 }
 

@@ -169,7 +169,10 @@ http {
 EOF
 
 	my $d = $t->testdir();
-	my $out = `$Test::Nginx::NGINX -t -p $d/ -c $d/$name -e $d/t.log 2>&1`;
+	# -e since nginx 1.19.5; before it the startup log is logs/error.log
+	my $e = $t->has_version('1.19.5') ? "-e $d/t.log" : '';
+	mkdir "$d/logs";
+	my $out = `$Test::Nginx::NGINX -t -p $d/ -c $d/$name $e 2>&1`;
 	my $rc = $? >> 8;
 
 	my $probe = $main || $directives;

@@ -139,8 +139,10 @@ streams_ok(get('/events' . query(ct => '')), 'empty content type: as none, unsiz
 held_ok(get('/off/events' . query(ct => '')), 'empty content type: control');
 held_ok(get('/off/events' . query(ct => $long)), 'very long content type: control');
 
+# a space in a header name: 502 since nginx 1.21.1, passed on before; as stock nginx does
 $r = get('/events' . query(h => 'Bad Header: x'));
-is($r->{status}, 502, 'invalid upstream header: 502 as in stock nginx');
+my $stock = get('/off/events' . query(h => 'Bad Header: x'))->{status};
+is($r->{status}, $stock, "invalid upstream header: $stock as in stock nginx");
 
 $r = get('/events' . query(h => ['X-Accel-Buffering:', 'X-Accel-Buffering: ' . ('y' x 3000)]));
 streams_ok($r, 'odd X-Accel-Buffering values ignored');

@@ -460,8 +460,18 @@ sub _nginx_command {
 	my @globals = defined $self->{_test_globals} ? () : ('-g',
 		"pid $dir/nginx.pid; error_log $dir/error.log debug;");
 
+	# -e exists since nginx 1.19.5; before it, nginx opens logs/error.log
+	# under the prefix at startup, as nginx-tests' library relied on then
+
+	my @e = ('-e', 'error.log');
+
+	unless ($self->has_version('1.19.5')) {
+		@e = ();
+		mkdir "$dir/logs" unless -d "$dir/logs";
+	}
+
 	return ($NGINX, '-p', "$dir/", '-c', 'nginx.conf',
-		'-e', 'error.log', @extra, @globals);
+		@e, @extra, @globals);
 }
 
 sub run {

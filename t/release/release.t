@@ -1,0 +1,165 @@
+#!/usr/bin/perl
+
+# The release folder (make release): every prebuilt .so is listed in SHA256SUMS and in the
+# manifest with the signature nginx compares and its sha256; none needs a glibc symbol newer
+# than 2.17 (and the same check fails on the same objects linked by the host's own linker:
+# the control); each loads into a --with-compat nginx of its version built here (nginx -t); a
+# module of one version is refused by another version's nginx, with nginx's own message; a
+# second build in other directories gives the same bytes.
+#
+# TEST_SSE_RELEASE: the folder; TEST_SSE_RELEASE_WORK: its build trees (RELEASE_WORK);
+# TEST_SSE_RELEASE_AGAIN: the folder of a second build (optional: the reproducibility test).
+
+###############################################################################
+
+use warnings;
+use strict;
+
+use Test::More;
+use JSON::PP;
+use File::Temp qw/ tempdir /;
+
+use FindBin;
+
+###############################################################################
+
+my $REPO = "$FindBin::Bin/../..";
+my $dir = $ENV{TEST_SSE_RELEASE}
+	or plan(skip_all => 'set TEST_SSE_RELEASE=<release folder> (make test-release)');
+my $work = $ENV{TEST_SSE_RELEASE_WORK} || "$REPO/target/release-build";
+-d $dir or BAIL_OUT("TEST_SSE_RELEASE: no folder $dir");
+
+sub sh {
+	my ($cmd) = @_;
+	my $out = `$cmd 2>&1`;
+	return ($? >> 8, $out);
+}
+
+my $manifest = eval {
+	local $/;
+	open my $fh, '<', "$dir/manifest.json" or die "$!\n";
+	decode_json(<$fh>);
+};
+my @files = $manifest ? @{$manifest->{files}} : ();
+my @so = map { $_ =~ s{.*/}{}r } glob("$dir/*.so");
+
+# the binary each target loads into, where one was built here
+sub binary {
+	my ($f) = @_;
+	my $id = $f->{target};
+	return "$work/$id/prefix/nginx/sbin/nginx" if $f->{flavour} eq 'openresty';
+	return "$work/$id/nginx-$f->{nginx_version}/objs/nginx"
+		if $f->{source} !~ /^Debian /;
+	# a Debian target: this host's nginx when it is that package (else in a root: t/release-root)
+	my ($pkgver) = $f->{source} =~ /nginx-dev (\S+)$/;
+	my $have = `dpkg-query -W -f='\${Version}' nginx 2>/dev/null`;
+	return $pkgver && $have eq $pkgver ? '/usr/sbin/nginx' : undef;
+}
+
+my @loadable = grep { my $b = binary($_); $b && -x $b } @files;
+
+plan(tests => 6 + 4 * @files + @loadable);
+
+###############################################################################
+
+ok($manifest, 'manifest.json parses') or diag($@);
+is_deeply([ sort map { $_->{file} } @files ], [ sort @so ], 'one manifest entry per .so');
+my ($rc, $out) = sh("cd '$dir' && sha256sum -c SHA256SUMS");
+is($rc, 0, 'SHA256SUMS checks every .so') or diag($out);
+
+my %txt;
+if (open my $fh, '<', "$dir/manifest.txt") {
+	for (<$fh>) {
+		next if /^#/;
+		chomp;
+		my @c = split /\t/;
+		$txt{$c[2]} = \@c;
+	}
+}
+
+for my $f (@files) {
+	my $path = "$dir/$f->{file}";
+	my $sum = (split ' ', `sha256sum '$path'`)[0] // '';
+	is($sum, $f->{sha256}, "$f->{file}: sha256 as in the manifest");
+
+	# the signature nginx compares at load_module is in the module's data
+	my $strings = `strings -n 20 '$path'`;
+	like($strings, qr/^\Q$f->{signature}\E$/m, "$f->{target}: signature $f->{signature}");
+
+	($rc, $out) = sh("$REPO/scripts/glibc-floor.sh '$path'");
+	is($rc, 0, "$f->{target}: nothing newer than GLIBC_2.17 ($f->{newest_glibc_symbol})")
+		or diag($out);
+
+	is_deeply($txt{$f->{file}}, [ $f->{flavour}, $f->{nginx_version}, $f->{file},
+		$f->{signature}, $f->{sha256}, $f->{version_line} ],
+		"$f->{target}: manifest.txt says the same");
+}
+
+# the control: the same objects, linked by this host's own linker, need a newer glibc
+
+SKIP: {
+	my ($tree) = grep { -f "$_/objs/ngx_http_sse_auto_module_modules.o" }
+		glob("$work/nginx-*/nginx-*");
+	my $lib = "$work/cargo/release/libngx_http_sse_auto_module.a";
+	skip 'no release build tree here', 1 unless $tree && -f $lib;
+
+	my $tmp = tempdir('sse-release-XXXXXXXX', TMPDIR => 1, CLEANUP => 1);
+	($rc, $out) = sh("cc -shared -o $tmp/plain.so "
+		. "$tree/objs/ngx_http_sse_auto_module_modules.o $lib -lpthread -ldl -lm -lgcc_s"
+		. " && $REPO/scripts/glibc-floor.sh $tmp/plain.so");
+	like($out, qr/^FAIL: \S+ needs \S+\@GLIBC_2\.(1[89]|[2-9]\d)/m,
+		'control: a plain host link fails the check, naming the symbol')
+		or diag($out);
+}
+
+# each loads into nginx of its version, and the check at load_module is nginx's own
+
+sub nginx_t {
+	my ($nginx, $so) = @_;
+	my $tmp = tempdir('sse-release-XXXXXXXX', TMPDIR => 1, CLEANUP => 1);
+	chmod 0755, $tmp;
+	mkdir "$tmp/logs";
+	my $user = $> == 0 ? 'user root root;' : '';
+	open my $fh, '>', "$tmp/nginx.conf" or die "$!\n";
+	print $fh "load_module $so;\n$user\npid $tmp/nginx.pid;\nerror_log $tmp/error.log;\n"
+		. "events { }\nhttp { access_log off; sse_auto on;\n"
+		. join('', map { "  ${_}_temp_path $tmp/$_;\n" }
+			qw/client_body proxy fastcgi uwsgi scgi/)
+		. "}\n";
+	close $fh;
+	return sh("$nginx -t -p $tmp/ -c $tmp/nginx.conf");
+}
+
+for my $f (@loadable) {
+	my $nginx = binary($f);
+	($rc, $out) = nginx_t($nginx, "$dir/$f->{file}");
+	ok($rc == 0 && $out =~ /test is successful/, "$f->{target}: loads into $nginx")
+		or diag($out);
+}
+
+SKIP: {
+	# a module and an nginx of another version: one built here, the host's, the suite's
+	my $ver = sub { (`$_[0] -v 2>&1` =~ m{nginx version: \w+/(\S+)})[0] // '' };
+	my @bins = grep { defined && -x } (map { binary($_) } @loadable), '/usr/sbin/nginx',
+		$ENV{TEST_NGINX_BINARY};
+	my ($f) = grep { $_->{flavour} eq 'nginx' } @files;
+	my ($other) = $f ? grep { $ver->($_) ne $f->{nginx_version} } @bins : ();
+	skip 'no nginx of another version here', 1 unless $other;
+
+	($rc, $out) = nginx_t($other, "$dir/$f->{file}");
+	like($out, qr/\[emerg\] module "[^"]+" version \d+ instead of \d+/,
+		"nginx " . $ver->($other) . " refuses the module of $f->{nginx_version}");
+	note("what users see: $1") if $out =~ /(nginx: \[emerg\][^\n]*)/;
+}
+
+SKIP: {
+	my $again = $ENV{TEST_SSE_RELEASE_AGAIN};
+	skip 'no second build (TEST_SSE_RELEASE_AGAIN)', 1 unless $again;
+
+	my $read = sub { local $/; open my $fh, '<', $_[0] or return ''; <$fh> };
+	my ($one, $two) = ($read->("$dir/SHA256SUMS"), $read->("$again/SHA256SUMS"));
+	ok($one ne '' && $one eq $two, 'reproducible: a second build in other directories, same bytes')
+		or diag("first:\n$one\nsecond:\n$two");
+}
+
+###############################################################################
