@@ -62,13 +62,28 @@ export SSE_AUTO_LINKER
 # machine in the module (panic locations): the bytes do not depend on where it is built
 export SSE_AUTO_CARGO_TARGET_DIR=$work/cargo
 cargo_home=${CARGO_HOME:-$HOME/.cargo}
-export RUSTFLAGS="--remap-path-prefix=$repo=/sse_auto --remap-path-prefix=$cargo_home=/cargo \
---remap-path-prefix=$work=/build"
+export RUSTFLAGS="--remap-path-prefix=$work/src/sse-auto=/sse_auto \
+--remap-path-prefix=$repo=/sse_auto --remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$work=/build"
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
 
 mkdir -p "$work" "$out"
 work=$(cd "$work" && pwd)
 out=$(cd "$out" && pwd)
+
+# the module's sources: the commit, not the working tree (what is released is what is
+# committed; uncommitted changes are left out, and said so)
+module=$repo
+if git -C "$repo" rev-parse --verify -q HEAD >/dev/null 2>&1; then
+    commit=$(git -C "$repo" rev-parse HEAD)
+    [ -z "$(git -C "$repo" status --porcelain --untracked-files=no)" ] \
+        || echo "release: uncommitted changes are not in the release (building $commit)"
+    module=$work/src/sse-auto
+    if [ "$(cat "$module/.commit" 2>/dev/null)" != "$commit" ]; then
+        rm -rf "$module" && mkdir -p "$module"
+        git -C "$repo" archive --format=tar "$commit" | tar -xf - -C "$module"
+        echo "$commit" >"$module/.commit"
+    fi
+fi
 rm -f "$out"/*.so "$out/SHA256SUMS" "$out/manifest.json" "$out/manifest.txt"
 
 # the common flags of the vanilla builds: nginx.org's packages and the distributions all use
@@ -165,15 +180,15 @@ build() { # id flavour: builds TREE with FLAGS, leaves objs/ngx_http_sse_auto_mo
     local id=$1 flavour=$2 stamp bundle
     if [ "$flavour" = openresty ]; then
         bundle=$(dirname "$(dirname "$TREE")")
-        OPENRESTY_JOBS=$jobs ./scripts/openresty.sh "$bundle" "${FLAGS[@]}" >/dev/null
+        OPENRESTY_JOBS=$jobs "$module/scripts/openresty.sh" "$bundle" "${FLAGS[@]}" >/dev/null
         return
     fi
-    stamp=$(printf '%s\n' "${FLAGS[@]}" "linker=$SSE_AUTO_LINKER" "rustflags=$RUSTFLAGS")
+    stamp=$(printf '%s\n' "${FLAGS[@]}" "module=$module" "linker=$SSE_AUTO_LINKER" "rustflags=$RUSTFLAGS")
     (
         cd "$TREE"
         if [ ! -f objs/Makefile ] || [ "$(cat objs/release.flags 2>/dev/null)" != "$stamp" ] \
-            || [ "$repo/config" -nt objs/Makefile ] || [ "$repo/config.make" -nt objs/Makefile ]; then
-            ./configure "${FLAGS[@]}" --add-dynamic-module="$repo" >configure.log 2>&1 \
+            || [ "$module/config" -nt objs/Makefile ] || [ "$module/config.make" -nt objs/Makefile ]; then
+            ./configure "${FLAGS[@]}" --add-dynamic-module="$module" >configure.log 2>&1 \
                 || { tail -n 30 configure.log; exit 1; }
             printf '%s\n' "$stamp" >objs/release.flags
         fi

@@ -138,10 +138,15 @@ impl Merge for LocConf {
 
 impl LocConf {
     /// The upstream read timeout for a stream whose request's effective upstream read
-    /// timeout is `upstream`.
-    pub fn stream_read_timeout(&self, upstream: ngx_msec_t) -> ngx_msec_t {
+    /// timeout is `upstream`, and the rule that chose it.
+    pub fn stream_read_timeout(
+        &self,
+        upstream: ngx_msec_t,
+        by: timeout::StreamBy,
+    ) -> (ngx_msec_t, timeout::TimeoutRule) {
         let configured = (self.read_timeout != UNSET_MSEC).then_some(self.read_timeout as u64);
-        timeout::stream_read_timeout(configured, upstream as u64) as ngx_msec_t
+        let (ms, rule) = timeout::stream_read_timeout(configured, upstream as u64, by);
+        (ms as ngx_msec_t, rule)
     }
 }
 

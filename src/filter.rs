@@ -21,6 +21,7 @@ use ngx::ngx_log_debug;
 
 use sse_auto_core::decision::{decide, Decision, Response, Upstream};
 use sse_auto_core::media_type::{find, EVENT_STREAM};
+use sse_auto_core::timeout::StreamBy;
 
 use crate::config::LocConf;
 use crate::soft;
@@ -272,7 +273,26 @@ fn treat(r: &mut ngx_http_request_t, lcf: &LocConf, decision: Decision) -> Resul
 
     // SAFETY: the decision found the upstream's configuration (Upstream::Switchable).
     let ucf = unsafe { u.conf.as_ref() }.ok_or(())?;
-    let timeout = lcf.stream_read_timeout(upstream::effective_read_timeout(u, ucf));
+    // Typed streams get the stream timeout; one by length only keeps a short location one.
+    let typed = decision == Decision::Switch
+        || (decision == Decision::Unbuffered
+            && lcf
+                .types
+                .as_ref()
+                .is_some_and(|t| t.is_stream(r.headers_out.content_type.as_bytes())));
+    let by = if typed {
+        StreamBy::Type
+    } else {
+        StreamBy::NoLength
+    };
+    let (timeout, rule) = lcf.stream_read_timeout(upstream::effective_read_timeout(u, ucf), by);
+    ngx_log_debug!(
+        mask: DebugMask::Http,
+        log,
+        "sse_auto: read timeout {}ms: {}",
+        timeout,
+        rule.describe()
+    );
     // SAFETY: u is the live request's upstream, r.pool its pool, and the shared
     // configuration belongs to the request's location.
     if !unsafe { upstream::set_read_timeout(u, timeout, &lcf.stream_upstream, r.pool) } {
@@ -291,7 +311,7 @@ fn treat(r: &mut ngx_http_request_t, lcf: &LocConf, decision: Decision) -> Resul
     } else {
         (0, 0)
     };
-    Ctx::create(r, decision.label(), heartbeat_ms, drain_ms).ok_or(())?;
+    Ctx::create(r, decision.label(), (timeout, rule), heartbeat_ms, drain_ms).ok_or(())?;
 
     if lcf.downstream_hint != 0 && !has_header(&r.headers_out.headers, b"X-Accel-Buffering") {
         add_hint(&mut r.headers_out.headers)?;

@@ -17,6 +17,7 @@ use ngx::ffi::{
 use ngx::http::HttpModule;
 use ngx::ngx_log_error;
 use sse_auto_core::boundary::EventBoundary;
+use sse_auto_core::timeout::TimeoutRule;
 
 use crate::{drain, Module};
 
@@ -40,6 +41,9 @@ static HEARTBEAT: &[u8] = b":\n\n";
 pub struct Ctx {
     /// What was decided, for `$sse_auto`.
     pub label: &'static str,
+    /// The stream's upstream read timeout and why, for `$sse_auto_read_timeout`; None for
+    /// responses that are not streams (soft-streamed ones keep the location's).
+    pub read_timeout: Option<(ngx_msec_t, TimeoutRule)>,
     /// Event boundaries, heartbeats and draining; null when the stream has none of them.
     stream: *mut Stream,
 }
@@ -73,6 +77,7 @@ impl Ctx {
     pub const fn new(label: &'static str) -> Self {
         Self {
             label,
+            read_timeout: None,
             stream: ptr::null_mut(),
         }
     }
@@ -93,6 +98,7 @@ impl Ctx {
     pub fn create(
         r: &mut ngx_http_request_t,
         label: &'static str,
+        read_timeout: (ngx_msec_t, TimeoutRule),
         heartbeat_ms: ngx_msec_t,
         drain_ms: ngx_msec_t,
     ) -> Option<()> {
@@ -110,7 +116,11 @@ impl Ctx {
         };
         // SAFETY: ctx is a fresh allocation of the right size.
         unsafe {
-            ctx.write(Ctx { label, stream });
+            ctx.write(Ctx {
+                label,
+                read_timeout: Some(read_timeout),
+                stream,
+            });
             Ctx::attach(r, ctx);
         }
         // SAFETY: null, or the Stream just made; nothing else refers to it yet.
