@@ -13,6 +13,7 @@ PATHS = ./scripts/paths.sh
 .PHONY: help build paths test test-unit test-nginx test-nginx-build test-matrix lint demo demo-check
 .PHONY: asan fuzz-stack fuzz-core deb test-deb test-slow soak bench bench-full clean
 .PHONY: module-for test-module-for dist test-dist release test-release check-floor
+.PHONY: test-nginx-suite
 
 # make test-matrix MATRIX="debian trixie" runs a part of it
 MATRIX ?= vendored nginx-build nginx-1.24 nginx-1.30 nginx-1.31 debian trixie
@@ -42,6 +43,7 @@ help:
 	@echo "                (RELEASE_TARGETS=... a part: scripts/release.sh --list)"
 	@echo "make test-release  the release, then its tests here and in Debian 11/13 roots"
 	@echo "make check-floor   no .so built under target/ needs glibc newer than 2.17"
+	@echo "make test-nginx-suite  nginx's own tests without and with the module, per test"
 	@echo "make dist       sse-auto-<version>.tar.gz with the crates vendored (offline builds)"
 	@echo "make test-dist  build nginx and the module from that tarball without network"
 
@@ -170,9 +172,15 @@ test-release:
 
 # every module .so built under target/ (make build, the matrix, module-for, release, deb)
 check-floor:
-	@find target -name '*sse_auto_module*.so' -path '*' ! -path '*/deps/*' \
-		! -path '*/debian-root/*' ! -path '*/prebuilt-again/*' | sort \
-		| xargs -r ./scripts/glibc-floor.sh
+	@find target \( -path target/debian-root -o -name deps \) -prune -o \
+		-name '*sse_auto_module*.so' -print | sort | xargs -r ./scripts/glibc-floor.sh
+
+# nginx's own test suite (../shared/sources/nginx-tests-*.tar.gz; skipped without it) run
+# twice, without and with load_module, compared per test; NGINX_TESTS_FILES= a part
+NGINX_TESTS_FILES ?=
+test-nginx-suite:
+	./scripts/deps.sh test
+	./scripts/nginx-tests.sh $(NGINX_TESTS_FILES)
 
 # the offline source release: the last line is the path of target/dist/sse-auto-<version>.tar.gz
 dist:

@@ -5,8 +5,9 @@
 # Usage: scripts/nginx-build.sh [nginx source dir [extra configure flags]]
 #        (default: the vendored nginx source; e.g. --with-http_v3_module as an extra flag)
 # Prints nginx=<binary> and module=<.so>, like `make paths`. The build is kept under
-# target/nginx-build/nginx-<version>: it is configured again only when the flags (or the
-# module's config) changed, and make rebuilds only what changed.
+# target/nginx-build/<kind>-<version> (NGINX_BUILD_NAME= another name): it is configured
+# again only when the flags (or the module's config) changed, and make rebuilds only what
+# changed.
 set -eu
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -22,7 +23,18 @@ fi
 [ -f "$src/src/core/nginx.h" ] || { echo "no nginx source at $src" >&2; exit 1; }
 
 version=$(sed -n 's/^#define NGINX_VERSION *"\(.*\)"/\1/p' "$src/src/core/nginx.h")
-build=$repo/target/nginx-build/nginx-$version
+# one folder per kind and version (Tengine 3.1.0 is nginx 1.24.0 inside), or NGINX_BUILD_NAME
+h=$src/src/core/nginx.h
+if grep -q '^#define TENGINE_VERSION' "$h"; then
+    name=tengine-$(sed -n 's/^#define TENGINE_VERSION *"\(.*\)"/\1/p' "$h")
+elif grep -q '^#define ANGIE_VERSION' "$h"; then
+    name=angie-$(sed -n 's/^#define ANGIE_VERSION *"\(.*\)"/\1/p' "$h")
+elif grep -q '^#define NGINX_VER .*openresty' "$h"; then
+    name=openresty-nginx-$version
+else
+    name=nginx-$version
+fi
+build=$repo/target/nginx-build/${NGINX_BUILD_NAME:-$name}
 mkdir -p "$repo/target/nginx-build"
 
 # a private copy: configure writes into the tree (objs/, Makefile)
