@@ -30,14 +30,14 @@ my $so = $ENV{TEST_SSE_RELEASE_SO};
 plan(skip_all => 'set TEST_SSE_RELEASE_SO=<a release .so> (scripts/test-release.sh)')
 	unless $so;
 -f $so or BAIL_OUT("TEST_SSE_RELEASE_SO: no file $so");
-local $ENV{TEST_NGINX_GLOBALS} = "load_module $so;";
 
 my $t = Test::Nginx->new()->has(qw/http proxy http_ssl/)
 	->has_daemon('openssl')->has_daemon('curl')->plan(6);
 
-$t->write_file_expand('nginx.conf', <<'EOF');
+# the one line a user adds; the distribution's other dynamic modules are not needed here
+$t->write_file_expand('nginx.conf', <<"EOF");
 
-%%TEST_GLOBALS%%
+load_module $so;
 
 daemon off;
 
