@@ -13,7 +13,7 @@ PATHS = ./scripts/paths.sh
 .PHONY: help build paths test test-unit test-nginx test-nginx-build test-matrix lint demo demo-check
 .PHONY: asan fuzz-stack fuzz-core deb test-deb test-slow soak bench bench-full clean
 .PHONY: module-for test-module-for dist test-dist release test-release check-floor
-.PHONY: test-nginx-suite
+.PHONY: test-nginx-suite test-install
 
 # make test-matrix MATRIX="debian trixie" runs a part of it
 MATRIX ?= vendored nginx-build nginx-1.24 nginx-1.30 nginx-1.31 debian trixie
@@ -44,6 +44,7 @@ help:
 	@echo "make test-release  the release, then its tests here and in Debian 11/13 roots"
 	@echo "make check-floor   no .so built under target/ needs glibc newer than 2.17"
 	@echo "make test-nginx-suite  nginx's own tests without and with the module, per test"
+	@echo "make test-install  sse-auto-install in the system's Debian nginx (root)"
 	@echo "make dist       sse-auto-<version>.tar.gz with the crates vendored (offline builds)"
 	@echo "make test-dist  build nginx and the module from that tarball without network"
 
@@ -169,6 +170,18 @@ release:
 test-release:
 	./scripts/deps.sh test
 	./scripts/test-release.sh $(RELEASE_TARGETS)
+
+# sse-auto-install in this machine's Debian nginx (root; changes the system and restores
+# it): from a release folder with its module (1.22.1) and another version's (1.18.0), and
+# with the Debian package installed first when make test-deb has built it
+test-install:
+	./scripts/deps.sh test
+	@dpkg-query -W -f='$${Status}' nginx 2>/dev/null | grep -q 'ok installed' \
+		|| DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >/dev/null
+	@from=$$(RELEASE_OUT=$(CURDIR)/target/prebuilt-install ./scripts/release.sh nginx-1.18.0 nginx-1.22.1) \
+		&& TEST_SSE_INSTALL_FROM="$$from" \
+		TEST_SSE_DEB="$(firstword $(wildcard $(CURDIR)/target/deb/libnginx-mod-http-sse-auto_*_amd64.deb))" \
+		$(PROVE) -I t/lib t/install/
 
 # every module .so built under target/ (make build, the matrix, module-for, release, deb)
 check-floor:

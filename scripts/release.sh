@@ -6,6 +6,7 @@
 #   manifest.json              per file: flavour, nginx version, `nginx -v` line, the module
 #                              signature nginx compares at load_module, glibc floor, sha256
 #   manifest.txt               the same, tab-separated, for shell scripts (the installer)
+#   sse-auto-install           the installer (packaging/sse-auto-install)
 #
 # Each .so is built by nginx's own build (--add-dynamic-module) against a --with-compat tree of
 # exactly that version, linked against glibc 2.17 (scripts/zig.sh), stripped, with no build
@@ -84,7 +85,7 @@ if git -C "$repo" rev-parse --verify -q HEAD >/dev/null 2>&1; then
         echo "$commit" >"$module/.commit"
     fi
 fi
-rm -f "$out"/*.so "$out/SHA256SUMS" "$out/manifest.json" "$out/manifest.txt"
+rm -f "$out"/*.so "$out/SHA256SUMS" "$out/manifest.json" "$out/manifest.txt" "$out/sse-auto-install"
 
 # the common flags of the vanilla builds: nginx.org's packages and the distributions all use
 # --with-compat, which fixes the structures and the signature whatever else is enabled
@@ -267,7 +268,9 @@ for id in "${want[@]}"; do
 done
 
 [ ${#entries[@]} -gt 0 ] || { echo "release: nothing built"; exit 1; }
-(cd "$out" && sha256sum -- *.so >SHA256SUMS)
+# the installer travels with the modules (README: the one command)
+install -m 755 "$module/packaging/sse-auto-install" "$out/sse-auto-install"
+(cd "$out" && sha256sum -- *.so sse-auto-install >SHA256SUMS)
 {
     echo "{"
     echo "  \"module\": \"ngx_http_sse_auto_module\", \"version\": \"$version\", \"arch\": \"$triple\","

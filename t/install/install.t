@@ -1,0 +1,316 @@
+#!/usr/bin/perl
+
+# Tests for sse-auto-install in the REAL system nginx (Debian's, /usr/sbin/nginx): installed
+# from a release folder, nginx -t passes, nginx is reloaded and an existing site's plain
+# proxy_pass streams events live; uninstalled, /etc/nginx is byte for byte as before (hashes)
+# and the same request is held again (the control; held before installing too). Around that:
+# a second install changes nothing; --dry-run and a user without write access change
+# nothing; a configuration that fails nginx -t already is refused untouched; a module of
+# another nginx version that fails to load is rolled back with nginx's message; the Debian
+# package, installed first, is seen and the module is not loaded twice.
+#
+# Modifies the system: runs only as root with TEST_SSE_INSTALL_FROM=<release folder with the
+# module for this nginx> (make test-install); TEST_SSE_DEB=<.deb> adds the Debian package case.
+# Adds /etc/nginx/conf.d/sse-auto-install-test.conf (removed at the end); starts nginx when it
+# is not running (stopped at the end). The site uses free ports, never :80.
+
+###############################################################################
+
+use warnings;
+use strict;
+
+use Test::More;
+use File::Temp qw/ tempdir /;
+use IO::Socket::INET;
+use Time::HiRes qw/ sleep /;
+
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+
+BEGIN { $ENV{TEST_NGINX_BINARY} = '/usr/sbin/nginx'; }
+
+use Test::Nginx;
+use Test::Nginx::SSE qw/ :all /;
+
+###############################################################################
+
+select STDERR; $| = 1;
+select STDOUT; $| = 1;
+
+my $INSTALL = "$FindBin::Bin/../../packaging/sse-auto-install";
+my $SO = '/usr/lib/nginx/modules/ngx_http_sse_auto_module.so';
+my $ENABLED = '/etc/nginx/modules-enabled/50-mod-http-sse-auto.conf';
+my $SITE = '/etc/nginx/conf.d/sse-auto-install-test.conf';
+my $BROKEN = '/etc/nginx/conf.d/sse-auto-install-broken.conf';
+my $PIDFILE = '/run/nginx.pid';
+my $APT = 'apt-get -o DPkg::Lock::Timeout=300';
+
+my ($MAIN, $armed, $cleaned) = ($$, 0, 0);
+
+plan(skip_all => 'changes the system nginx: run as root') unless $> == 0;
+my $from = $ENV{TEST_SSE_INSTALL_FROM}
+	or plan(skip_all => 'set TEST_SSE_INSTALL_FROM=<release folder> (make test-install)');
+plan(skip_all => 'no Debian nginx at /usr/sbin/nginx') unless -x '/usr/sbin/nginx';
+plan(skip_all => 'the Debian package libnginx-mod-http-sse-auto is installed')
+	if `dpkg-query -W -f='\${Status}' libnginx-mod-http-sse-auto 2>/dev/null` =~ /ok installed/;
+
+my $was_running = master_pid();
+
+# the default site listens on :80; a nginx started here needs that port free
+plan(skip_all => 'nginx is not running and port 80, which its default site needs, is taken')
+	if !$was_running && !IO::Socket::INET->new(LocalAddr => '0.0.0.0:80', Listen => 1,
+		ReuseAddr => 1);
+
+my $t = Test::Nginx->new()->has(qw/http proxy http_ssl/)
+	->has_daemon('openssl')->has_daemon('curl');
+my $d = $t->testdir();
+my ($listen, $backend) = (port(8443), port(8081));
+
+make_cert($t);
+$t->run_daemon(\&sse_daemon, $backend);
+$t->waitforsocket("127.0.0.1:$backend") or die "no SSE backend\n";
+
+$armed = 1;
+
+write_text($SITE, <<"EOF");
+# written by t/install/install.t, removed when it ends
+server {
+    listen       127.0.0.1:$listen ssl;
+    server_name  localhost;
+
+    ssl_certificate      $d/localhost.crt;
+    ssl_certificate_key  $d/localhost.key;
+
+    access_log  $d/access.log;
+
+    location / {
+        proxy_pass http://127.0.0.1:$backend;
+    }
+}
+EOF
+
+$t->plan(28 + ($ENV{TEST_SSE_DEB} ? 3 : 0));
+
+###############################################################################
+
+my ($rc, $out);
+
+start_or_reload();
+my $before = etc_hashes();
+held_ok(get(), 'before install: events held');
+
+# --dry-run: every step printed, nothing changed
+
+($rc, $out) = sh("$INSTALL --from $from --dry-run");
+ok($rc == 0 && $out =~ /would: copy .*\Q$SO\E/ && $out =~ /would: enable it: \Q$ENABLED\E/,
+	'--dry-run: says what it would do') or diag($out);
+ok(etc_hashes() eq $before && !-e $SO, '--dry-run: nothing changed');
+
+# a user without write access: refused, nothing changed
+
+($rc, $out) = sh("setpriv --reuid=nobody --regid=nogroup --clear-groups $INSTALL --from $from");
+ok($rc != 0 && $out =~ /no write access/, 'no write access: refused') or diag($out);
+ok(etc_hashes() eq $before && !-e $SO, 'no write access: nothing changed');
+
+# a configuration that already fails nginx -t: refused, nothing changed
+
+write_text($BROKEN, "this is not nginx configuration;\n");
+my $broken = etc_hashes();
+($rc, $out) = sh("$INSTALL --from $from");
+ok($rc != 0 && $out =~ /fix this first/ && $out =~ /unknown directive "this"/,
+	'broken configuration: refused with nginx\'s message') or diag($out);
+ok(etc_hashes() eq $broken && !-e $SO, 'broken configuration: nothing changed');
+unlink $BROKEN;
+
+# a module of another nginx version (a folder whose manifest names it for this nginx):
+# nginx -t fails, everything is rolled back, nginx's message is shown
+
+my $wrong = wrong_folder();
+SKIP: {
+	skip 'no module of another version in the release folder', 3 unless $wrong;
+	($rc, $out) = sh("$INSTALL --from $wrong");
+	isnt($rc, 0, 'module of another version: exit code non-zero');
+	like($out, qr/module "[^"]+" version \d+ instead of \d+/, 'nginx\'s message shown')
+		or diag($out);
+	ok(etc_hashes() eq $before && !-e $SO, 'rolled back: configuration byte-identical, no module');
+}
+
+# install
+
+my @old = workers();
+($rc, $out) = sh("$INSTALL --from $from");
+is($rc, 0, 'install') or diag($out);
+like($out, qr/nginx -t: the configuration with sse_auto is ok/, 'install: nginx -t');
+like($out, qr/reloaded/, 'install: says it reloaded nginx');
+ok(replaced(@old), 'install: nginx reloaded');
+ok(-f $SO && -f $ENABLED && !-l $ENABLED, 'module and the modules-enabled file in place');
+like(read_text($ENABLED) // '', qr/^load_module \Q$SO\E;$/m, 'enabled by its load_module line');
+my $installed = etc_hashes();
+
+my $r = get_live();
+streams_ok($r, 'installed: events arrive live', ms => 50);
+
+# twice: nothing changes
+
+($rc, $out) = sh("$INSTALL --from $from");
+ok($rc == 0 && $out =~ /nothing to do/, 'install again: nothing to do') or diag($out);
+ok(etc_hashes() eq $installed, 'install again: nothing changed');
+
+($rc, $out) = sh("$INSTALL --check");
+ok($rc == 0 && $out =~ /working: .*switched/, '--check: loaded and working') or diag($out);
+
+# uninstall: byte-identical configuration, events held again
+
+($rc, $out) = sh("$INSTALL --uninstall --dry-run");
+ok($rc == 0 && etc_hashes() eq $installed && -f $SO, 'uninstall --dry-run: nothing changed')
+	or diag($out);
+
+@old = workers();
+($rc, $out) = sh("$INSTALL --uninstall");
+is($rc, 0, 'uninstall') or diag($out);
+ok(replaced(@old), 'uninstall: nginx reloaded');
+is(etc_hashes(), $before, 'uninstalled: /etc/nginx byte-identical to before');
+ok(!-e $SO, 'uninstalled: module gone');
+held_ok(get(), 'uninstalled: events held again');
+
+($rc, $out) = sh("$INSTALL --uninstall");
+ok($rc == 0 && $out =~ /nothing to do/, 'uninstall again: nothing to do') or diag($out);
+
+($rc, $out) = sh("$INSTALL --check");
+ok($rc != 0 && $out =~ /not loaded/, '--check: not loaded') or diag($out);
+
+# the Debian package installed first: seen, the module is not loaded twice
+
+SKIP: {
+	my $deb = $ENV{TEST_SSE_DEB};
+	skip 'no TEST_SSE_DEB', 3 unless $deb;
+	($rc, $out) = sh("$APT install -y -q '$deb'");
+	is($rc, 0, 'the Debian package installed') or diag($out);
+	my $with_pkg = etc_hashes();
+	($rc, $out) = sh("$INSTALL --from $from");
+	ok($rc != 0 && $out =~ /loaded already, by the Debian package/,
+		'installer: the Debian package is seen') or diag($out);
+	is(etc_hashes(), $with_pkg, 'nothing changed, one load_module');
+	sh("$APT purge -y -q libnginx-mod-http-sse-auto");
+}
+
+###############################################################################
+
+cleanup();
+undef $t;
+
+sub cleanup {
+	return if !$armed || $cleaned++ || $$ != $MAIN;
+
+	sh("$INSTALL --uninstall") if -f $ENABLED;
+	unlink $SITE, $BROKEN;
+	if (!$was_running && master_pid()) {
+		sh('nginx -s quit');
+		for (1 .. 100) { last unless master_pid(); sleep(0.1); }
+	} elsif ($was_running) {
+		sh('nginx -s reload');
+	}
+}
+
+END {
+	local $?;
+	cleanup();
+}
+
+###############################################################################
+
+# every file under /etc/nginx with its sha256 (links by their target)
+sub etc_hashes {
+	return `find /etc/nginx \\( -type f -o -type l \\) -print0 | sort -z | xargs -0 sha256sum 2>&1; find /etc/nginx -type l -printf '%p -> %l\\n' | sort`;
+}
+
+# a copy of the release folder whose manifest gives this nginx a module of another version
+sub wrong_folder {
+	my $v = `nginx -v 2>&1` =~ m{nginx/(\S+)} ? $1 : return;
+	my $sig = (`grep -a -o -E '[0-9]+,[0-9]+,[0-9]+,[01]{30,}' /usr/sbin/nginx` =~ /^(\S+)/)[0];
+	open my $fh, '<', "$from/manifest.txt" or return;
+	my ($other) = grep { !/^#/ && (split /\t/)[1] ne $v && (split /\t/)[0] eq 'nginx' } <$fh>;
+	return unless $other && $sig;
+	my @c = split /\t/, $other;
+	my $dir = tempdir('sse-install-wrong-XXXXXXXX', TMPDIR => 1, CLEANUP => 1);
+	system('cp', "$from/$c[2]", "$dir/$c[2]") == 0 or return;
+	write_text("$dir/manifest.txt", join("\t", 'nginx', $v, $c[2], $sig, $c[4], "nginx version: nginx/$v") . "\n");
+	return $dir;
+}
+
+sub get {
+	my $r = sse_get('/events', ssl => 1, port => $listen);
+	note(summary($r));
+	return $r;
+}
+
+sub get_live {
+	my $r;
+	for (1 .. 3) {
+		$r = get();
+		last if live($r, ms => 50);
+	}
+	return $r;
+}
+
+sub sh {
+	my ($cmd) = @_;
+	my $out = `$cmd 2>&1`;
+	return ($? >> 8, $out);
+}
+
+sub read_text {
+	my ($file) = @_;
+	open my $fh, '<', $file or return undef;
+	local $/;
+	return scalar <$fh>;
+}
+
+sub write_text {
+	my ($file, $content) = @_;
+	open my $fh, '>', $file or die "Can't write $file: $!\n";
+	print $fh $content;
+	close $fh;
+}
+
+sub master_pid {
+	my $pid = read_text($PIDFILE);
+	return undef unless defined $pid && $pid =~ /^(\d+)/;
+	return kill(0, $1) ? $1 : undef;
+}
+
+sub workers {
+	my $master = master_pid() or return ();
+	my @pids;
+	for my $stat (glob '/proc/[0-9]*/stat') {
+		my $s = read_text($stat) // next;
+		my ($pid, $ppid) = $s =~ /^(\d+) \(.*\) \S+ (\d+)/s or next;
+		push @pids, $pid if $ppid == $master;
+	}
+	return @pids;
+}
+
+sub replaced {
+	my (@old) = @_;
+	return 0 unless @old;
+	for (1 .. 100) {
+		return 1 unless grep { kill(0, $_) } @old;
+		sleep(0.1);
+	}
+	return 0;
+}
+
+sub start_or_reload {
+	if (master_pid()) {
+		my @old = workers();
+		my ($rc, $out) = sh('nginx -s reload');
+		die "nginx -s reload failed:\n$out" if $rc;
+		replaced(@old) or die "nginx did not reload\n";
+	} else {
+		my ($rc, $out) = sh('nginx');
+		die "nginx did not start:\n$out" if $rc;
+	}
+	$t->waitforsocket("127.0.0.1:$listen") or die "nginx does not listen on $listen\n";
+}
+
+###############################################################################
