@@ -173,7 +173,8 @@ test-release:
 
 # sse-auto-install in this machine's Debian nginx (root; changes the system and restores
 # it): from a release folder with its module (1.22.1) and another version's (1.18.0), and
-# with the Debian package installed first when make test-deb has built it
+# with the Debian package installed first when make test-deb has built it; and in the
+# OpenResty prefix of the matrix's openresty-1.27 entry when it was built
 test-install:
 	./scripts/deps.sh test
 	@dpkg-query -W -f='$${Status}' nginx 2>/dev/null | grep -q 'ok installed' \
@@ -181,6 +182,7 @@ test-install:
 	@from=$$(RELEASE_OUT=$(CURDIR)/target/prebuilt-install ./scripts/release.sh nginx-1.18.0 nginx-1.22.1) \
 		&& TEST_SSE_INSTALL_FROM="$$from" \
 		TEST_SSE_DEB="$(firstword $(wildcard $(CURDIR)/target/deb/libnginx-mod-http-sse-auto_*_amd64.deb))" \
+		TEST_SSE_OPENRESTY_PREFIX="$(firstword $(wildcard $(CURDIR)/target/matrix/openresty-1.27/prefix))" \
 		$(PROVE) -I t/lib t/install/
 
 # every module .so built under target/ (make build, the matrix, module-for, release, deb)
