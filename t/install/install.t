@@ -81,6 +81,7 @@ server {
     ssl_certificate      $d/localhost.crt;
     ssl_certificate_key  $d/localhost.key;
 
+    error_log   $d/error.log info;
     access_log  $d/access.log;
 
     location / {
@@ -89,7 +90,7 @@ server {
 }
 EOF
 
-$t->plan(28 + ($ENV{TEST_SSE_DEB} ? 3 : 0));
+$t->plan(31);
 
 ###############################################################################
 
