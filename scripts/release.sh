@@ -189,7 +189,9 @@ build() { # id flavour: builds TREE with FLAGS, leaves objs/ngx_http_sse_auto_mo
         cd "$TREE"
         if [ ! -f objs/Makefile ] || [ "$(cat objs/release.flags 2>/dev/null)" != "$stamp" ] \
             || [ "$module/config" -nt objs/Makefile ] || [ "$module/config.make" -nt objs/Makefile ]; then
-            ./configure "${FLAGS[@]}" --add-dynamic-module="$module" >configure.log 2>&1 \
+            configure=./configure
+            [ -x "$configure" ] || configure=./auto/configure   # the nginx-src crate's tree
+            "$configure" "${FLAGS[@]}" --add-dynamic-module="$module" >configure.log 2>&1 \
                 || { tail -n 30 configure.log; exit 1; }
             printf '%s\n' "$stamp" >objs/release.flags
         fi
