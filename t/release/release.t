@@ -147,7 +147,7 @@ SKIP: {
 	skip 'no nginx of another version here', 1 unless $other;
 
 	($rc, $out) = nginx_t($other, "$dir/$f->{file}");
-	like($out, qr/\[emerg\] module "[^"]+" version \d+ instead of \d+/,
+	like($out, qr/\[emerg\] (?:\d+#\d+: )?module "[^"]+" version \d+ instead of \d+/,
 		"nginx " . $ver->($other) . " refuses the module of $f->{nginx_version}");
 	note("what users see: $1") if $out =~ /(nginx: \[emerg\][^\n]*)/;
 }
