@@ -140,6 +140,17 @@ prepare() {
         # the distribution's own tree (nginx-dev: its patches applied) and its configure
         # flags (conf_flags): what dh_nginx builds Debian's module packages against
         local dist=${src#debian:} deb pkgver
+        local here_dist
+        here_dist=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+        if [ ! -f "$dir/tree/src/core/nginx.h" ] && [ "$here_dist" = "$dist" ] \
+            && [ -f /usr/share/nginx/src/src/core/nginx.h ] \
+            && [ "$(dpkg-query -W -f='${Version}' nginx-dev 2>/dev/null)" = \
+                 "$(dpkg-query -W -f='${Version}' nginx 2>/dev/null)" ]; then
+            # this host is that release, with the nginx-dev of its own nginx: that tree
+            rm -rf "$dir" && mkdir -p "$dir"
+            cp -a /usr/share/nginx/src "$dir/tree"
+            dpkg-query -W -f='${Version}' nginx-dev >"$dir/tree/.debian-version"
+        fi
         if [ ! -f "$dir/tree/src/core/nginx.h" ]; then
             apt_private "$dist" || { SKIP="no $dist package index"; return 1; }
             rm -rf "$dir" && mkdir -p "$dir/deb"
