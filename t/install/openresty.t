@@ -74,7 +74,7 @@ $armed = 1;
 write_text($conf, <<"EOF");
 # written by t/install/openresty.t, put back when it ends
 pid $d/openresty.pid;
-error_log $d/openresty-error.log;
+error_log $d/error.log;
 events {
 }
 http {
