@@ -218,6 +218,19 @@ test-deb:
 	*) TEST_SSE_DEB="$$deb" $(PROVE) -I t/lib t/deb/ ;; \
 	esac
 
+# make deb-openresty OPENRESTY=1.27.1.2: openresty-sse-auto for OpenResty's official deb of that
+# version (/usr/local/openresty), built against its source bundle with OpenResty's packaging
+# flags; the last line is the path of the .deb (target/deb-openresty/)
+OPENRESTY ?= 1.27.1.2
+deb-openresty:
+	./scripts/deb-openresty.sh $(OPENRESTY)
+
+# The package built twice (the second time in other directories: the same bytes), lintian, and
+# installed with apt over a stand-in of OpenResty's deb made here (root; both are purged after)
+test-deb-openresty:
+	./scripts/deps.sh test
+	./scripts/test-deb-openresty.sh $(OPENRESTY)
+
 lint:
 	./scripts/deps.sh build
 	$(CARGO) fmt --all -- --check

@@ -40,6 +40,17 @@ in_root() { # release packages version
         sh -c 'cd /src && prove -I t/lib t/release-root/' || failed=1
 }
 in_root bullseye "ca-certificates nginx perl curl openssl" 1.18.0
+# sse-auto-install from the release folder in Debian 11's nginx (t/install/install.t, as make
+# test-install runs it on this host). The root shares this machine's network, where port 80 may
+# be taken: the root's default site moves to 127.0.0.1:8180 first (a file of the root only).
+if ls "$out"/*-nginx-1.18.0-*.so >/dev/null 2>&1; then
+    DEBIAN_ROOT_PACKAGES="ca-certificates nginx perl curl openssl" ./scripts/debian-root.sh bullseye \
+        env TEST_SSE_INSTALL_FROM="/src${out#"$repo"}" sh -c '
+            sed -i -E -e "/listen +\[::\]:80 default_server/d" \
+                -e "s/listen +80 default_server/listen 127.0.0.1:8180 default_server/" \
+                /etc/nginx/sites-available/default
+            cd /src && prove -I t/lib t/install/install.t' || failed=1
+fi
 # the root make test-deb DIST=trixie uses (its package list, so it is shared)
 in_root trixie "" 1.26.3
 
