@@ -58,6 +58,19 @@ fn main() {
     if header_has("ngx_process_cycle.h", "ngx_is_privileged_agent") {
         println!("cargo::rustc-cfg=ngx_openresty");
     }
+    // Tengine's nginx.h has its own version next to nginx's: "Tengine/3.1.0" for messages.
+    println!("cargo::rustc-check-cfg=cfg(ngx_tengine)");
+    let tengine = std::env::split_paths(&includes).find_map(|dir| {
+        let text = std::fs::read_to_string(dir.join("nginx.h")).ok()?;
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("#define TENGINE_VERSION"))?;
+        Some(line.split('"').nth(1).unwrap_or("?").to_string())
+    });
+    if let Some(version) = tengine {
+        println!("cargo::rustc-cfg=ngx_tengine");
+        println!("cargo::rustc-env=SSE_AUTO_TENGINE_VER=Tengine/{version}");
+    }
     // OpenResty's upstream_timeout_fields patch: per-request connect/send/read timeouts in
     // ngx_http_upstream_t, which the non-buffered path re-arms its read timer from.
     if header_has("ngx_http_upstream.h", "HAVE_NGX_UPSTREAM_TIMEOUT_FIELDS") {

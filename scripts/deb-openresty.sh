@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds openresty-sse-auto_<version>-<revision>+openresty<X.Y.Z.W>_<arch>.deb: the module for
+# Builds openresty-sse-auto_<version>+openresty<X.Y.Z.W>-<revision>_<arch>.deb: the module for
 # OpenResty's official deb packages of one version (they install into /usr/local/openresty),
 # built by packaging/openresty/debian/rules against that version's source bundle with
 # OpenResty's packaging flags, as OpenResty's own module packages are. Its Depends: names that
@@ -33,7 +33,7 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 pkg=openresty-sse-auto
 
-want="debhelper dpkg-dev build-essential libclang-dev libpcre2-dev libssl-dev zlib1g-dev perl"
+want="chrpath debhelper dpkg-dev build-essential libclang-dev libpcre2-dev libssl-dev zlib1g-dev perl"
 missing=""
 for p in $want; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' \
@@ -65,7 +65,7 @@ ls -d "$tree"/bundle/nginx-[0-9]* >/dev/null 2>&1 || { echo "deb-openresty: no b
 
 version=$(sed -n '/^\[package\]/,/^\[/s/^version *= *"\([^"]*\)".*/\1/p' "$root/Cargo.toml" | head -n 1)
 [ -n "$version" ] || { echo "no version in Cargo.toml"; exit 1; }
-debversion=$version-${DEB_REVISION:-1}+openresty$or
+debversion=$version+openresty$or-${DEB_REVISION:-1}
 arch=$(dpkg --print-architecture)
 # any packaging revision of this OpenResty version (1.27.1.2-1~bookworm1, ...), nothing later
 next=$(echo "$or" | awk -F. '{ printf "%s.%s.%s.%d", $1, $2, $3, $4 + 1 }')
@@ -97,7 +97,7 @@ cat >"$stage/debian/changelog" <<EOT
 $pkg ($debversion) $dist; urgency=medium
 
   * sse_auto $version (git $commit).
-  * Built for OpenResty $or (OpenResty's packaging flags, prefix /usr/local/openresty).
+  * Built for OpenResty $or, with OpenResty's packaging flags.
 
  -- $maintainer  $(LC_ALL=C date -u -R -d "@$epoch")
 EOT

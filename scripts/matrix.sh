@@ -18,6 +18,8 @@
 #                packaging flags (scripts/openresty.flags), module by nginx's own build
 #   openresty-1.29  the same with openresty-1.29.2.5.tar.gz
 #   openresty    the same with any OpenResty source bundle: OPENRESTY_BUNDLE=<.tar.gz or dir>
+#   tengine-3.1  Tengine 3.1.0 (nginx 1.24.0 core; BT/aaPanel), from
+#                ../shared/sources/tengine-3.1.0.tar.gz, module by nginx's own build
 #
 # Usage: scripts/matrix.sh [name ...]   (default: vendored nginx-build debian trixie). Needs
 # root for apt on a fresh machine. Builds are kept under target/matrix: a second run only
@@ -61,13 +63,14 @@ run_suite() {
     fi
 }
 
-# OpenResty's nginx relinked with its core markers (the globals only OpenResty's core defines)
-# hidden from the dynamic symbol table: to the module, a core without OpenResty's patches, for
-# t/sse_auto_compat.t (an OpenResty-built module must refuse it). Relinking takes a second.
+# A fork's nginx (OpenResty, Tengine) relinked with its core markers (the globals only that
+# core defines, src/compat.rs) hidden from the dynamic symbol table: to the module, a core
+# without the fork's patches, for t/sse_auto_compat.t (a fork-built module must refuse it).
+# Relinking takes a second.
+MARKERS="ngx_is_privileged_agent ngx_proc_exit_top_handler ngx_http_top_input_body_filter ngx_list_delete"
 unmarked_nginx() {
-    local tree=$1 out=$2 n cmd
-    printf '{\n  global: *;\n  local: ngx_is_privileged_agent; ngx_proc_exit_top_handler;\n};\n' \
-        >"$out.map"
+    local tree=$1 out=$2 n cmd m
+    printf '{\n  global: *;\n  local: %s;\n};\n' "$(echo $MARKERS | sed 's/ /; /g')" >"$out.map"
     # the link rule of objs/Makefile, with the version script and another output
     n=$(grep -n '$(LINK) -o objs/nginx ' "$tree/objs/Makefile" | cut -d: -f1)
     [ -n "$n" ] || { echo "no link rule for objs/nginx in $tree/objs/Makefile" >&2; return 1; }
@@ -75,10 +78,12 @@ unmarked_nginx() {
           "$tree/objs/Makefile" | tr -d '\t')
     cmd=${cmd/'$(LINK) -o objs/nginx '/"cc -Wl,--version-script=$out.map -o $out "}
     (cd "$tree" && sh -c "$cmd")
-    if nm -D "$out" | grep ' ngx_is_privileged_agent$' >/dev/null; then
-        echo "$out: ngx_is_privileged_agent still exported" >&2
-        return 1
-    fi
+    for m in $MARKERS; do
+        if nm -D "$out" | grep " $m\$" >/dev/null; then
+            echo "$out: $m still exported" >&2
+            return 1
+        fi
+    done
 }
 
 for name in $want; do
@@ -116,6 +121,26 @@ for name in $want; do
         eval "$(./scripts/nginx-build.sh "$src" $flags)"
         echo "$name: built in $((SECONDS - start)) s"
         run_suite "$name" "$nginx" "$module"
+        ;;
+
+    tengine-3.1)
+        # Tengine 3.1.0 (nginx 1.24.0 core; BT/aaPanel offer it), nginx's own build with
+        # nginx-build.sh's flags (BT's own flags for Tengine are not published)
+        tarball=$sources/tengine-3.1.0.tar.gz
+        src=$work/$name/tengine-3.1.0
+        if [ ! -f "$src/src/core/nginx.h" ]; then
+            [ -f "$tarball" ] || { echo "$name: no $tarball" >&2; exit 1; }
+            rm -rf "${work:?}/$name"
+            mkdir -p "$work/$name"
+            tar -xzf "$tarball" -C "$work/$name"
+        fi
+        start=$SECONDS
+        paths=$(./scripts/nginx-build.sh "$src")
+        eval "$paths"
+        echo "$name: built in $((SECONDS - start)) s"
+        unmarked_nginx "$(dirname "$(dirname "$nginx")")" "$work/$name/nginx-unmarked"
+        suite_extra=t/selftest/ run_suite "$name" "$nginx" "$module" \
+            TEST_SSE_UNMARKED_NGINX="$work/$name/nginx-unmarked"
         ;;
 
     debian)

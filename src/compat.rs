@@ -1,14 +1,14 @@
-//! Refuses to run in an nginx core of the other kind than the one the module was built
-//! against (OpenResty's patched core or vanilla nginx), with one `[emerg]` line at the
-//! `http {}` block, so that `nginx -t` fails and says what to do. The decision itself is in
-//! `rules` (tested without nginx); this part tells the two kinds apart.
+//! Refuses to run in an nginx core of another kind than the one the module was built
+//! against (vanilla nginx, OpenResty's patched core or Tengine's), with one `[emerg]` line at
+//! the `http {}` block, so that `nginx -t` fails and says what to do. The decision itself is in
+//! `rules` (tested without nginx); this part tells the kinds apart.
 //!
-//! The build's kind is a cfg from the tree's headers (`ngx_openresty`, see build.rs). The
-//! running core's kind is read from the process: OpenResty's core defines globals vanilla
-//! nginx lacks (`ngx_is_privileged_agent`, `ngx_proc_exit_top_handler`). nginx links its binary
-//! with `-Wl,-E` wherever the linker has it, which exports its symbols to dynamic modules
-//! (that is how modules resolve `ngx_cycle` and the rest), so `dlsym` sees them. Where even a
-//! symbol every nginx defines is not visible, the kind is unknown and nothing is refused.
+//! The build's kind is a cfg from the tree's headers (`ngx_openresty`, `ngx_tengine`, see
+//! build.rs). The running core's kind is read from the process: each fork's core defines
+//! globals vanilla nginx lacks (`MARKERS`). nginx links its binary with `-Wl,-E` wherever the
+//! linker has it, which exports its symbols to dynamic modules (that is how modules resolve
+//! `ngx_cycle` and the rest), so `dlsym` sees them. Where even a symbol every nginx defines is
+//! not visible, the kind is unknown and nothing is refused.
 
 use core::ffi::{c_char, CStr};
 
@@ -21,16 +21,39 @@ pub use rules::{check, Build, Core};
 
 /// What this module was built against.
 pub fn build() -> Build<'static> {
-    Build {
-        core: if cfg!(ngx_openresty) {
-            Core::OpenResty
-        } else {
-            Core::Vanilla
-        },
-        version: ngx::ffi::NGINX_VERSION.to_str().unwrap_or("?"),
-        ver: ngx::ffi::NGINX_VER.to_str().unwrap_or("?"),
+    let version = ngx::ffi::NGINX_VERSION.to_str().unwrap_or("?");
+    if cfg!(ngx_tengine) {
+        Build {
+            core: Core::Tengine,
+            version,
+            ver: option_env!("SSE_AUTO_TENGINE_VER").unwrap_or("Tengine"),
+        }
+    } else {
+        Build {
+            core: if cfg!(ngx_openresty) {
+                Core::OpenResty
+            } else {
+                Core::Vanilla
+            },
+            version,
+            ver: ngx::ffi::NGINX_VER.to_str().unwrap_or("?"),
+        }
     }
 }
+
+/// Globals only that fork's core defines (none of them is in vanilla nginx or the other fork).
+const MARKERS: [(Core, &[&CStr]); 2] = [
+    // ngx_process_cycle.c: the privileged agent, the exit handler chain
+    (
+        Core::OpenResty,
+        &[c"ngx_is_privileged_agent", c"ngx_proc_exit_top_handler"],
+    ),
+    // ngx_http.c: the request body input filter chain; ngx_list.c: list deletion
+    (
+        Core::Tengine,
+        &[c"ngx_http_top_input_body_filter", c"ngx_list_delete"],
+    ),
+];
 
 fn visible(symbol: &CStr) -> bool {
     // SAFETY: dlsym with RTLD_DEFAULT only looks the NUL-terminated name up in the global
@@ -40,13 +63,12 @@ fn visible(symbol: &CStr) -> bool {
 
 /// The kind of the nginx core this process runs, if it can be told.
 pub fn running() -> Option<Core> {
-    if visible(c"ngx_is_privileged_agent") || visible(c"ngx_proc_exit_top_handler") {
-        Some(Core::OpenResty)
-    } else if visible(c"ngx_cycle") {
-        Some(Core::Vanilla)
-    } else {
-        None
+    for (core, symbols) in MARKERS {
+        if symbols.iter().any(|s| visible(s)) {
+            return Some(core);
+        }
     }
+    visible(c"ngx_cycle").then_some(Core::Vanilla)
 }
 
 /// Logs the refusal at the directive being parsed and returns false when the module cannot

@@ -69,7 +69,9 @@ pub unsafe fn set_read_timeout(
 
 /// The upstream configuration a location's streams use on vanilla nginx: the location's own
 /// with the stream read timeout. Made once per worker, on first use, from the cycle pool, so
-/// streams share it instead of each carrying a copy.
+/// streams share it instead of each carrying a copy. (Unused where the request carries its own
+/// timeouts: OpenResty's upstream_timeout_fields.)
+#[cfg_attr(ngx_upstream_timeout_fields, allow(dead_code))]
 pub struct StreamUpstreamConf {
     /// The configuration copied (the location's), and the copy.
     of: Cell<*mut ngx_http_upstream_conf_t>,

@@ -1,19 +1,21 @@
 #!/usr/bin/perl
 
-# Tests for sse_auto: a module built for the other kind of nginx core (vanilla nginx or
-# OpenResty's patched one) is refused when the configuration is loaded, with one [emerg] line
+# Tests for sse_auto: a module built for another kind of nginx core (vanilla nginx, OpenResty's
+# or Tengine's patched one) is refused when the configuration is loaded, with one [emerg] line
 # that says what it was built for, what it is loaded into and where the README says how to
 # rebuild; `nginx -t` fails. A module built for the running core loads.
 #
-# The module tells OpenResty's core by the globals only that core defines. No vanilla nginx of
-# an OpenResty bundle's nginx version is at hand, so each direction is exercised with a real
-# binary whose core markers are changed:
+# The module tells the forks' cores by globals only that core defines. Each direction is
+# exercised with a real binary whose core markers are changed:
 #
-# - a vanilla-built module in an OpenResty core: the running vanilla nginx gets OpenResty's
-#   ngx_is_privileged_agent from a tiny preloaded library, as OpenResty's binary defines it;
-# - an OpenResty-built module in a vanilla core: TEST_SSE_UNMARKED_NGINX names OpenResty's
-#   binary relinked with its core markers hidden from the dynamic symbol table (the OpenResty
-#   entries of scripts/matrix.sh make it).
+# - a vanilla-built module in an OpenResty or a Tengine core: the running vanilla nginx gets
+#   OpenResty's ngx_is_privileged_agent, or Tengine's ngx_http_top_input_body_filter, from a
+#   tiny preloaded library, as those binaries define them;
+# - a fork-built module in a vanilla core: TEST_SSE_UNMARKED_NGINX names the fork's binary
+#   relinked with its core markers hidden from the dynamic symbol table (the OpenResty and
+#   Tengine entries of scripts/matrix.sh make it).
+#
+# t/forks/tengine.t does it with real binaries both ways: vanilla nginx 1.24.0 and Tengine.
 
 ###############################################################################
 
@@ -60,18 +62,32 @@ my $d = $t->testdir();
 my $E = $t->has_version('1.19.5') ? '-e error.log' : '';
 mkdir "$d/logs";
 
-$t->write_file('marker.c', <<'EOF');
-/* OpenResty's core defines this (ngx_process_cycle.c); vanilla nginx does not */
-unsigned long ngx_is_privileged_agent;
-EOF
-system("cc -shared -fPIC -o $d/marker.so $d/marker.c >$d/cc.log 2>&1") == 0
-	or die "Can't build marker.so: " . $t->read_file('cc.log');
+# the globals the forks' cores define (OpenResty's ngx_process_cycle.c, Tengine's ngx_http.c)
+for my $m (['openresty', 'unsigned long ngx_is_privileged_agent;'],
+	['tengine', 'void *ngx_http_top_input_body_filter;'])
+{
+	my ($name, $c) = @$m;
+	$t->write_file("$name.c", "/* what that core defines; vanilla nginx does not */\n$c\n");
+	system("cc -shared -fPIC -o $d/$name.so $d/$name.c >$d/cc.log 2>&1") == 0
+		or die "Can't build $name.so: " . $t->read_file('cc.log');
+}
 
-my $openresty = $t->has_module('nginx version: openresty/');
-# "nginx/1.28.3", "openresty/1.27.1.2": the full version and the nginx one
-my ($full, $version) = `$Test::Nginx::NGINX -v 2>&1` =~ m!/((\d+\.\d+\.\d+)[\d.]*)!;
+my $V = `$Test::Nginx::NGINX -V 2>&1`;
+my $fork = $V =~ m!nginx version: openresty/! ? 'OpenResty'
+	: $V =~ m!^Tengine version: !m ? 'Tengine' : undef;
+# "nginx/1.28.3", "openresty/1.27.1.2", "Tengine/3.1.0": the fork's version and nginx's one
+my ($version) = $V =~ m!nginx version: \w+/(\d+\.\d+\.\d+)!;
+my ($ver) = $V =~ m!^(?:Tengine version: |nginx version: )(\w+/[\d.]+)!m;
 
-$t->plan(8);
+my %rebuild = (
+	OpenResty => 'rebuild it against the source bundle of the OpenResty you run '
+		. '(openresty -V), see "OpenResty, 1Panel, Nginx Proxy Manager" in the README',
+	Tengine => 'rebuild it against the source of the Tengine you run (nginx -V prints its '
+		. 'version and arguments), see "Forks" in the README',
+);
+my %section = (OpenResty => 'OpenResty, 1Panel, Nginx Proxy Manager', Tengine => 'Forks');
+
+$t->plan(11);
 
 ###############################################################################
 
@@ -79,41 +95,40 @@ my ($rc, $out) = test_conf();
 is($rc, 0, 'built for the running core: nginx -t passes');
 unlike($out, qr/sse_auto: this module/, 'built for the running core: no refusal');
 
-($rc, $out) = test_conf("$d/marker.so");
+for my $into (qw/ OpenResty Tengine /) {
+	SKIP: {
+		skip "the module is built for $fork", 3 if $fork;
 
-SKIP: {
-	skip 'OpenResty: its own marker is already there', 3 if $openresty;
+		($rc, $out) = test_conf("$d/" . lc($into) . '.so');
+		isnt($rc, 0, "vanilla build in a $into core: nginx -t fails");
 
-	isnt($rc, 0, 'vanilla build in an OpenResty core: nginx -t fails');
-
-	my @emerg = $out =~ /^.*\[emerg\].*$/mg;
-	is(scalar @emerg, 1, 'vanilla build in an OpenResty core: one [emerg] line');
-	my $message = "sse_auto: this module was built against vanilla nginx $version "
-		. "but is loaded into OpenResty's patched nginx $version; their structures "
-		. 'differ, so it cannot work: rebuild it against the source bundle of the '
-		. 'OpenResty you run (openresty -V), see "OpenResty, 1Panel, Nginx Proxy '
-		. 'Manager" in the README';
-	like($emerg[0] // '', qr/\[emerg\] \Q$message\E in \S+nginx\.conf:\d+$/,
-		'vanilla build in an OpenResty core: what, where, how to rebuild');
+		my @emerg = $out =~ /^.*\[emerg\].*$/mg;
+		is(scalar @emerg, 1, "vanilla build in a $into core: one [emerg] line");
+		my $message = "sse_auto: this module was built against vanilla nginx $version "
+			. "but is loaded into ${into}'s patched nginx $version; their structures "
+			. "differ, so it cannot work: $rebuild{$into}";
+		like($emerg[0] // '', qr/\[emerg\] \Q$message\E in \S+nginx\.conf:\d+$/,
+			"vanilla build in a $into core: what, where, how to rebuild");
+	}
 }
 
 SKIP: {
-	skip 'the module is built for vanilla nginx', 3 unless $openresty;
-	skip 'no OpenResty binary with its core markers hidden (TEST_SSE_UNMARKED_NGINX)', 3
+	skip 'the module is built for vanilla nginx', 3 unless $fork;
+	skip "no $fork binary with its core markers hidden (TEST_SSE_UNMARKED_NGINX)", 3
 		unless defined $ENV{TEST_SSE_UNMARKED_NGINX};
 
 	($rc, $out) = test_conf(undef, $ENV{TEST_SSE_UNMARKED_NGINX});
-	isnt($rc, 0, 'OpenResty build in a vanilla core: nginx -t fails');
+	isnt($rc, 0, "$fork build in a vanilla core: nginx -t fails");
 
 	my @emerg = $out =~ /^.*\[emerg\].*$/mg;
-	is(scalar @emerg, 1, 'OpenResty build in a vanilla core: one [emerg] line');
-	my $message = "sse_auto: this module was built against OpenResty's patched nginx "
-		. "$version (openresty/$full) but is loaded into an nginx $version "
-		. "without OpenResty's patches; their structures differ, so it cannot work: rebuild "
-		. 'it against the source of the nginx you run (nginx -V), see "OpenResty, 1Panel, '
-		. 'Nginx Proxy Manager" in the README';
+	is(scalar @emerg, 1, "$fork build in a vanilla core: one [emerg] line");
+	my $message = "sse_auto: this module was built against ${fork}'s patched nginx "
+		. "$version ($ver) but is loaded into an nginx $version "
+		. "without ${fork}'s patches; their structures differ, so it cannot work: rebuild "
+		. "it against the source of the nginx you run (nginx -V), see \"$section{$fork}\" "
+		. 'in the README';
 	like($emerg[0] // '', qr/\[emerg\] .*\Q$message\E in \S+nginx\.conf:\d+$/,
-		'OpenResty build in a vanilla core: what, where, how to rebuild');
+		"$fork build in a vanilla core: what, where, how to rebuild");
 }
 
 ###############################################################################

@@ -1,11 +1,12 @@
 //! Which nginx core a module build fits, as a pure decision (no nginx here, so it is tested on
 //! its own: `tests/compat.rs`).
 //!
-//! OpenResty patches nginx's core: `struct ngx_http_upstream_s` has fields of its own ahead of
-//! the ones sse_auto uses, and nginx's `load_module` checks only the version number and the
-//! module signature, which are the same for a vanilla tree and OpenResty's tree of one nginx
-//! version. A module built against the other kind loads and then reads the wrong fields, so it
-//! is refused at configuration time instead.
+//! OpenResty and Tengine patch nginx's core: OpenResty's `struct ngx_http_upstream_s` has
+//! fields of its own ahead of the ones sse_auto uses, Tengine's request and upstream structures
+//! too. nginx's `load_module` checks only the version number and the module signature, which
+//! are the same for a vanilla tree and a fork's tree of one nginx version. A module built
+//! against another kind loads and then reads the wrong fields, so it is refused at
+//! configuration time instead.
 
 /// The kind of nginx core: what a build was made against, or what it runs in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,13 +15,50 @@ pub enum Core {
     Vanilla,
     /// OpenResty's patched nginx core (OpenResty, 1Panel, Nginx Proxy Manager)
     OpenResty,
+    /// Tengine's patched nginx core (Alibaba's fork; BT/aaPanel offer it)
+    Tengine,
 }
 
-/// The README section that says how to build for each of them.
-pub const README_SECTION: &str = "OpenResty, 1Panel, Nginx Proxy Manager";
+impl Core {
+    /// Every kind, for exhaustive tests.
+    pub const ALL: [Core; 3] = [Core::Vanilla, Core::OpenResty, Core::Tengine];
+
+    /// The name of the fork, for a core that is one.
+    fn fork(self) -> Option<&'static str> {
+        match self {
+            Core::Vanilla => None,
+            Core::OpenResty => Some("OpenResty"),
+            Core::Tengine => Some("Tengine"),
+        }
+    }
+
+    /// The README section that says how to build for this kind of core.
+    pub fn readme_section(self) -> &'static str {
+        match self {
+            Core::Vanilla => "Build it yourself",
+            Core::OpenResty => "OpenResty, 1Panel, Nginx Proxy Manager",
+            Core::Tengine => "Forks",
+        }
+    }
+
+    /// How to rebuild a module for a core of this kind.
+    fn rebuild(self) -> &'static str {
+        match self {
+            Core::Vanilla => "rebuild it against the source of the nginx you run (nginx -V)",
+            Core::OpenResty => {
+                "rebuild it against the source bundle of the OpenResty you run (openresty -V)"
+            }
+            Core::Tengine => {
+                "rebuild it against the source of the Tengine you run (nginx -V prints its \
+                 version and arguments)"
+            }
+        }
+    }
+}
 
 /// What the module was built against: the tree's core kind, `NGINX_VERSION` ("1.27.1") and
-/// `NGINX_VER` ("nginx/1.27.1", or "openresty/1.27.1.2").
+/// the core's own version line: `NGINX_VER` ("nginx/1.27.1", or "openresty/1.27.1.2") or,
+/// for Tengine, `TENGINE_VER` ("Tengine/3.1.0").
 #[derive(Clone, Copy, Debug)]
 pub struct Build<'a> {
     pub core: Core,
@@ -30,12 +68,17 @@ pub struct Build<'a> {
 
 impl Build<'_> {
     fn describe(&self) -> String {
-        match self.core {
-            Core::Vanilla => format!("vanilla nginx {}", self.version),
-            Core::OpenResty if self.ver.starts_with("openresty/") => {
-                format!("OpenResty's patched nginx {} ({})", self.version, self.ver)
+        match self.core.fork() {
+            None => format!("vanilla nginx {}", self.version),
+            Some(fork)
+                if self
+                    .ver
+                    .to_ascii_lowercase()
+                    .starts_with(&format!("{}/", fork.to_ascii_lowercase())) =>
+            {
+                format!("{fork}'s patched nginx {} ({})", self.version, self.ver)
             }
-            Core::OpenResty => format!("OpenResty's patched nginx {}", self.version),
+            Some(fork) => format!("{fork}'s patched nginx {}", self.version),
         }
     }
 }
@@ -53,22 +96,26 @@ pub fn check(build: &Build<'_>, running: Option<Core>) -> Result<(), String> {
     if running == build.core {
         return Ok(());
     }
-    let (loaded_into, rebuild) = match running {
-        Core::OpenResty => (
-            format!("OpenResty's patched nginx {}", build.version),
-            "rebuild it against the source bundle of the OpenResty you run (openresty -V)",
+    let loaded_into = match running.fork() {
+        Some(fork) => format!("{fork}'s patched nginx {}", build.version),
+        None => format!(
+            "an nginx {} without {}'s patches",
+            build.version,
+            build.core.fork().unwrap_or("a fork")
         ),
-        Core::Vanilla => (
-            format!("an nginx {} without OpenResty's patches", build.version),
-            "rebuild it against the source of the nginx you run (nginx -V)",
-        ),
+    };
+    // the section of the fork involved: the running one's, else the build's
+    let section = if running == Core::Vanilla {
+        build.core.readme_section()
+    } else {
+        running.readme_section()
     };
     Err(format!(
         "sse_auto: this module was built against {} but is loaded into {}; their structures \
          differ, so it cannot work: {}, see \"{}\" in the README",
         build.describe(),
         loaded_into,
-        rebuild,
-        README_SECTION
+        running.rebuild(),
+        section
     ))
 }
