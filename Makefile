@@ -11,7 +11,7 @@ PATHS = ./scripts/paths.sh
 
 .PHONY: openresty
 .PHONY: help build paths test test-unit test-nginx test-nginx-build test-matrix lint demo demo-check
-.PHONY: asan fuzz-stack fuzz-core deb test-deb test-slow soak bench bench-full clean
+.PHONY: test-forks deb-openresty test-deb-openresty asan fuzz-stack fuzz-core deb test-deb test-slow soak bench bench-full clean
 .PHONY: module-for test-module-for dist test-dist release test-release check-floor
 .PHONY: test-nginx-suite test-install
 
@@ -27,7 +27,10 @@ help:
 	@echo "make demo-check the demo page in headless Chromium, with a screenshot"
 	@echo "make asan       the suite against an AddressSanitizer build of nginx"
 	@echo "make fuzz-stack differential stream + configuration fuzzer under ASan (FUZZ_SEED=,"
-	@echo "                FUZZ_CASES=, FUZZ_SECONDS=180, FUZZ_ONLY= to replay one case)"
+	@echo "                FUZZ_CASES=, FUZZ_SECONDS=180, FUZZ_ONLY= to replay one case;"
+	@echo "                NGINX=<binary> MODULE=<.so> another nginx, e.g. Tengine)"
+	@echo "make deb-openresty  openresty-sse-auto for OpenResty's deb (OPENRESTY=1.27.1.2)"
+	@echo "make test-forks Tengine and vanilla nginx 1.24.0: each refuses the other's module"
 	@echo "make fuzz-core  cargo-fuzz / libFuzzer on sse-auto-core's parsers (FUZZ_CORE_SECONDS=60)"
 	@echo "make soak       2,000 streams with faults and reloads (SOAK_SECONDS=600)"
 	@echo "make bench      quick SSE benchmark vs proxy_buffering off, Caddy, HAProxy (bench-full)"
@@ -126,10 +129,12 @@ asan:
 
 # generated upstreams (proxy HTTP/1.0 and 1.1, FastCGI, uwsgi, SCGI), locations and clients
 # (HTTP/1.1, TLS, HTTP/2), each compared with a reference location; random configurations
-# through nginx -t. Seeded: FUZZ_SEED=, FUZZ_CASES=, FUZZ_SECONDS=, FUZZ_ONLY=<case>
+# through nginx -t. Seeded: FUZZ_SEED=, FUZZ_CASES=, FUZZ_SECONDS=, FUZZ_ONLY=<case>;
+# NGINX=<binary> [MODULE=<.so>]: another nginx than the ASan build (a fork, e.g. Tengine)
+MODULE ?=
 fuzz-stack:
 	./scripts/deps.sh test
-	./scripts/fuzz-stack.sh
+	NGINX="$(NGINX)" MODULE="$(MODULE)" ./scripts/fuzz-stack.sh
 
 # coverage-guided: cargo-fuzz + libFuzzer on the media-type matcher, the boundary tracker and
 # the type-list parser, against their reference implementations (fuzz/)
@@ -230,6 +235,12 @@ deb-openresty:
 test-deb-openresty:
 	./scripts/deps.sh test
 	./scripts/test-deb-openresty.sh $(OPENRESTY)
+
+# Tengine 3.1.0 and vanilla nginx 1.24.0 (its core) built with the module: each module
+# refuses the other core and loads into its own (t/forks/)
+test-forks:
+	./scripts/deps.sh test
+	./scripts/test-forks.sh
 
 lint:
 	./scripts/deps.sh build

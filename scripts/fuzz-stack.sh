@@ -11,15 +11,26 @@
 #   FUZZ_CONFIGS= random configurations for `nginx -t` (default 300; 0 with FUZZ_ONLY)
 #   FUZZ_RELOAD=  seconds between reloads while cases run (default 20; 0: none)
 #   FUZZ_JSON=    write the report there
+#   NGINX=        another nginx binary instead (a fork: Tengine, OpenResty), with MODULE= its
+#                 module (default: ngx_http_sse_auto_module.so next to the binary)
 set -eu
 cd "$(dirname "$0")/.."
 
-export NGX_CFLAGS="-fsanitize=address -fno-omit-frame-pointer -DNGX_DEBUG_PALLOC=1 -g -O1"
-export NGX_LDFLAGS="-fsanitize=address"
-export CARGO_TARGET_DIR=target/asan
-export ASAN_OPTIONS=detect_leaks=0
+if [ -n "${NGINX:-}" ]; then
+    # another nginx (a fork, a distribution's): its module from MODULE=, else the one next to
+    # the binary, where nginx's own build leaves it (scripts/nginx-build.sh, the matrix)
+    nginx=$NGINX
+    module=${MODULE:-$(dirname "$NGINX")/ngx_http_sse_auto_module.so}
+    [ -x "$nginx" ] || { echo "fuzz-stack: NGINX=$nginx is not an executable" >&2; exit 2; }
+    [ -f "$module" ] || { echo "fuzz-stack: no module at $module (set MODULE=)" >&2; exit 2; }
+else
+    export NGX_CFLAGS="-fsanitize=address -fno-omit-frame-pointer -DNGX_DEBUG_PALLOC=1 -g -O1"
+    export NGX_LDFLAGS="-fsanitize=address"
+    export CARGO_TARGET_DIR=target/asan
+    export ASAN_OPTIONS=detect_leaks=0
 
-eval "$(./scripts/paths.sh)"
+    eval "$(./scripts/paths.sh)"
+fi
 
 set -- --nginx "$nginx" --module "$module" --seconds "${FUZZ_SECONDS:-180}" \
     --reload-every "${FUZZ_RELOAD:-20}"

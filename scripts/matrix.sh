@@ -20,6 +20,8 @@
 #   openresty    the same with any OpenResty source bundle: OPENRESTY_BUNDLE=<.tar.gz or dir>
 #   tengine-3.1  Tengine 3.1.0 (nginx 1.24.0 core; BT/aaPanel), from
 #                ../shared/sources/tengine-3.1.0.tar.gz, module by nginx's own build
+#   angie-1.12   Angie 1.12.1 (nginx 1.31.2 core), from ../shared/sources/angie-1.12.1.tar.gz,
+#                the same way, with ngx/nginx-sys patched for Angie (scripts/angie-crates.sh)
 #
 # Usage: scripts/matrix.sh [name ...]   (default: vendored nginx-build debian trixie). Needs
 # root for apt on a fresh machine. Builds are kept under target/matrix: a second run only
@@ -121,6 +123,24 @@ for name in $want; do
         eval "$(./scripts/nginx-build.sh "$src" $flags)"
         echo "$name: built in $((SECONDS - start)) s"
         run_suite "$name" "$nginx" "$module"
+        ;;
+
+    angie-1.12)
+        # Angie 1.12.1 (nginx 1.31.2 core), nginx's own build with nginx-build.sh's flags; the
+        # module's ngx and nginx-sys patched for Angie (scripts/angie-crates.sh)
+        tarball=$sources/angie-1.12.1.tar.gz
+        src=$work/$name/angie-1.12.1
+        if [ ! -f "$src/src/core/nginx.h" ]; then
+            [ -f "$tarball" ] || { echo "$name: no $tarball" >&2; exit 1; }
+            rm -rf "${work:?}/$name"
+            mkdir -p "$work/$name"
+            tar -xzf "$tarball" -C "$work/$name"
+        fi
+        start=$SECONDS
+        paths=$(./scripts/nginx-build.sh "$src")
+        eval "$paths"
+        echo "$name: built in $((SECONDS - start)) s"
+        suite_extra=t/selftest/ run_suite "$name" "$nginx" "$module"
         ;;
 
     tengine-3.1)

@@ -5,16 +5,16 @@
 #
 #   <nginx binary>  the nginx that will load the module: /usr/sbin/nginx, OpenResty's
 #                   /usr/local/openresty/nginx/sbin/nginx, ...
-#   [source]        the source of exactly that nginx: an nginx-X.Y.Z.tar.gz or
-#                   openresty-X.Y.Z.W.tar.gz, or an unpacked tree. Not needed for Debian's and
+#   [source]        the source of exactly that nginx: an nginx-X.Y.Z.tar.gz,
+#                   openresty-X.Y.Z.W.tar.gz or tengine-X.Y.Z.tar.gz, or an unpacked tree. Not needed for Debian's and
 #                   Ubuntu's own nginx when nginx-dev is installed (its tree is used).
 #
 # What it does:
-#   1. reads `nginx -V`: the version (nginx or OpenResty), the configure arguments,
-#      --with-compat;
+#   1. reads `nginx -V`: the version (nginx, OpenResty, or a fork's line: Tengine), the
+#      configure arguments, --with-compat;
 #   2. takes the source given, or Debian's tree (nginx-dev's /usr/share/nginx/src) for a
 #      Debian-packaged binary, or says which tarball to download;
-#   3. checks the source is of the binary's version (and kind: OpenResty or nginx);
+#   3. checks the source is of the binary's version and kind (nginx, OpenResty, Tengine);
 #   4. configures a private copy (under target/module-for/) with the binary's own arguments and
 #      this repository as a dynamic module, and builds only the module (make modules). The
 #      binary's other dynamic modules (--with-X=dynamic, --add-dynamic-module) are left out,
@@ -58,6 +58,13 @@ openresty/[0-9]*) kind=openresty; version=${verline#openresty/} ;;
 *) die "$nginx -V: no 'nginx version: nginx/X.Y.Z' or 'openresty/X.Y.Z.W' line" ;;
 esac
 version=${version%% *}
+# a fork on nginx's core says its own version first: "Tengine version: Tengine/3.1.0",
+# "Angie version: Angie/1.12.1"
+fork=$(printf '%s\n' "$V" | sed -n 's/^\(Tengine\|Angie\) version: \([A-Za-z]*\/[0-9.]*\).*/\2/p' | head -n 1)
+case $fork in
+Tengine/*) kind=tengine ;;
+Angie/*) kind=angie ;;
+esac
 args=$(printf '%s\n' "$V" | sed -n 's/^configure arguments: //p' | head -n 1)
 
 # the arguments as nginx's configure saw them: it prints each one, a value with a blank in
@@ -88,7 +95,7 @@ for a in "${parsed[@]}"; do
     [ "$a" = --without-http ] && die "$nginx was built --without-http: nothing to load an HTTP module into"
 done
 
-echo "binary:  $nginx: $verline, $([ $compat -eq 1 ] && echo with || echo WITHOUT) --with-compat"
+echo "binary:  $nginx: ${fork:+$fork on }$verline, $([ $compat -eq 1 ] && echo with || echo WITHOUT) --with-compat"
 
 # the flags for the module build: the binary's own, less its other dynamic modules
 flags=() dropped=() system_libs=()
@@ -138,6 +145,10 @@ done
 
 if [ $kind = openresty ]; then
     url="https://openresty.org/download/openresty-$version.tar.gz"
+elif [ $kind = tengine ]; then
+    url="https://tengine.taobao.org/download/tengine-${fork#Tengine/}.tar.gz"
+elif [ $kind = angie ]; then
+    url="https://download.angie.software/files/angie-${fork#Angie/}.tar.gz"
 else
     url="https://nginx.org/download/nginx-$version.tar.gz"
 fi
@@ -210,10 +221,18 @@ case $ver_def in
     src_ver=openresty/$src_nginx$suffix ;;
 *) src_ver=nginx/$src_nginx ;;
 esac
-[ "$src_ver" = "$verline" ] || die "version mismatch: the source $src is $src_ver, the binary" \
-    "$nginx is $verline. A module loads only into the nginx of exactly its source's version" \
-    "(and kind); download $url."
-echo "source:  $src ($src_ver)"
+# the fork's own version, from its headers: Tengine's nginx.h, Angie's angie.h
+src_fork=
+if grep -q '^#define TENGINE_VERSION' "$h"; then
+    src_fork=Tengine/$(sed -n 's/^#define TENGINE_VERSION *"\(.*\)"/\1/p' "$h")
+elif [ -f "$tree/src/core/angie.h" ]; then
+    src_fork=Angie/$(sed -n 's/^#define ANGIE_VERSION *"\(.*\)"/\1/p' "$tree/src/core/angie.h")
+fi
+[ "$src_ver" = "$verline" ] && [ "$src_fork" = "$fork" ] \
+    || die "version mismatch: the source $src is ${src_fork:+$src_fork on }$src_ver, the binary" \
+    "$nginx is ${fork:+$fork on }$verline. A module loads only into the nginx of exactly its" \
+    "source's version and kind (vanilla nginx, OpenResty, Tengine); download $url."
+echo "source:  $src (${src_fork:+$src_fork, }$src_ver)"
 
 # 4. configure a private copy with the binary's arguments, build the module only
 
@@ -224,10 +243,17 @@ if [ -z "${SSE_AUTO_LINKER+set}" ]; then
     SSE_AUTO_LINKER=$("$repo/scripts/zig.sh") || die "no linker for the glibc 2.17 floor (above)"
 fi
 export SSE_AUTO_LINKER
-stamp=$(printf '%s\n' "$src" "${flags[@]}" --add-dynamic-module="$repo" "$SSE_AUTO_CARGO_TARGET_DIR" \
+# Angie: the module with ngx and nginx-sys patched for Angie (scripts/angie-crates.sh), built in
+# a target directory of its own (the patched crates are other crates to cargo)
+moddir=$repo
+if [ $kind = angie ]; then
+    moddir=$("$repo/scripts/angie-crates.sh") || die "could not prepare the crates for Angie (above)"
+    SSE_AUTO_CARGO_TARGET_DIR=$work/cargo-angie
+fi
+stamp=$(printf '%s\n' "$src" "${flags[@]}" --add-dynamic-module="$moddir" "$SSE_AUTO_CARGO_TARGET_DIR" \
     "linker=$SSE_AUTO_LINKER")
 key=$(printf '%s' "$stamp" | cksum | cut -d' ' -f1)
-build=$work/${verline/\//-}-$key
+build=$work/$(printf '%s' "${fork:-$verline}" | tr / -)-$key
 if [ ! -f "$build/src/core/nginx.h" ]; then
     rm -rf "$build"
     mkdir -p "$build"
@@ -239,9 +265,9 @@ configure=./configure
 [ -x "$configure" ] || configure=./auto/configure
 if [ ! -f objs/Makefile ] || [ ! -f objs/module-for.flags ] \
     || [ "$(cat objs/module-for.flags)" != "$stamp" ] \
-    || [ "$repo/config" -nt objs/Makefile ] || [ "$repo/config.make" -nt objs/Makefile ]; then
-    echo "configure: ${flags[*]} --add-dynamic-module=$repo"
-    "$configure" "${flags[@]}" --add-dynamic-module="$repo" >configure.log 2>&1 \
+    || [ "$moddir/config" -nt objs/Makefile ] || [ "$moddir/config.make" -nt objs/Makefile ]; then
+    echo "configure: ${flags[*]} --add-dynamic-module=$moddir"
+    "$configure" "${flags[@]}" --add-dynamic-module="$moddir" >configure.log 2>&1 \
         || { tail -n 30 configure.log; die "configure failed (all of it: $build/configure.log)"; }
     printf '%s\n' "$stamp" >objs/module-for.flags
 fi

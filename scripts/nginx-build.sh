@@ -27,8 +27,8 @@ version=$(sed -n 's/^#define NGINX_VERSION *"\(.*\)"/\1/p' "$src/src/core/nginx.
 h=$src/src/core/nginx.h
 if grep -q '^#define TENGINE_VERSION' "$h"; then
     name=tengine-$(sed -n 's/^#define TENGINE_VERSION *"\(.*\)"/\1/p' "$h")
-elif grep -q '^#define ANGIE_VERSION' "$h"; then
-    name=angie-$(sed -n 's/^#define ANGIE_VERSION *"\(.*\)"/\1/p' "$h")
+elif [ -f "$src/src/core/angie.h" ]; then
+    name=angie-$(sed -n 's/^#define ANGIE_VERSION *"\(.*\)"/\1/p' "$src/src/core/angie.h")
 elif grep -q '^#define NGINX_VER .*openresty' "$h"; then
     name=openresty-nginx-$version
 else
@@ -53,14 +53,20 @@ if [ -z "${SSE_AUTO_LINKER+set}" ]; then
 fi
 export SSE_AUTO_LINKER
 
+# Angie: the module with ngx and nginx-sys patched for Angie (scripts/angie-crates.sh)
+moddir=$repo
+if [ -f src/core/angie.h ]; then
+    moddir=$("$repo/scripts/angie-crates.sh") || exit 1
+fi
+
 set -- --with-compat --with-debug --with-threads \
     --with-http_ssl_module --with-http_v2_module --with-http_realip_module "$@" \
-    --add-dynamic-module="$repo"
+    --add-dynamic-module="$moddir"
 stamp=$(printf '%s\n' "$@" "linker=$SSE_AUTO_LINKER")
 
 if [ ! -f objs/Makefile ] || [ ! -f objs/sse_auto.flags ] \
     || [ "$(cat objs/sse_auto.flags)" != "$stamp" ] \
-    || [ "$repo/config" -nt objs/Makefile ] || [ "$repo/config.make" -nt objs/Makefile ]; then
+    || [ "$moddir/config" -nt objs/Makefile ] || [ "$moddir/config.make" -nt objs/Makefile ]; then
     $configure "$@" >configure.log 2>&1 || { tail -n 30 configure.log >&2; exit 1; }
     printf '%s\n' "$stamp" >objs/sse_auto.flags
 fi
@@ -68,5 +74,7 @@ fi
 # at most two jobs: the build machines have two cores, shared
 make -j"${NGINX_BUILD_JOBS:-2}" >make.log 2>&1 || { tail -n 40 make.log >&2; exit 1; }
 
-echo "nginx=$build/objs/nginx"
+bin=$build/objs/nginx
+[ -x "$bin" ] || bin=$build/objs/angie   # Angie's binary is named so
+echo "nginx=$bin"
 echo "module=$build/objs/ngx_http_sse_auto_module.so"
