@@ -30,7 +30,7 @@ help:
 	@echo "                FUZZ_CASES=, FUZZ_SECONDS=180, FUZZ_ONLY= to replay one case;"
 	@echo "                NGINX=<binary> MODULE=<.so> another nginx, e.g. Tengine)"
 	@echo "make deb-openresty  openresty-sse-auto for OpenResty's deb (OPENRESTY=1.27.1.2)"
-	@echo "make test-forks Tengine and vanilla nginx 1.24.0: each refuses the other's module"
+	@echo "make test-forks Tengine, vanilla nginx 1.24.0, Angie: each refuses the others' modules"
 	@echo "make fuzz-core  cargo-fuzz / libFuzzer on sse-auto-core's parsers (FUZZ_CORE_SECONDS=60)"
 	@echo "make soak       2,000 streams with faults and reloads (SOAK_SECONDS=600)"
 	@echo "make bench      quick SSE benchmark vs proxy_buffering off, Caddy, HAProxy (bench-full)"
@@ -236,8 +236,8 @@ test-deb-openresty:
 	./scripts/deps.sh test
 	./scripts/test-deb-openresty.sh $(OPENRESTY)
 
-# Tengine 3.1.0 and vanilla nginx 1.24.0 (its core) built with the module: each module
-# refuses the other core and loads into its own (t/forks/)
+# Tengine 3.1.0, vanilla nginx 1.24.0 (its core) and Angie 1.12.1 built with the module: each
+# module refuses the other cores and loads into its own (t/forks/, t/module-for/tengine.t)
 test-forks:
 	./scripts/deps.sh test
 	./scripts/test-forks.sh

@@ -247,9 +247,10 @@ $inner->stop();
 $outer->stop();
 
 my $errors = $inner->read_file('error.log');
+# (Angie's error log says request_line: where nginx says request:)
 my %timedout;
 $timedout{$2}{$1}++ while $errors =~
-	/upstream timed out .* request: "(\w+) \/mcp [^"]*".* host: "127\.0\.0\.1:(\d+)"/g;
+	/upstream timed out .* request(?:_line)?: "(\w+) \/mcp [^"]*".* host: "127\.0\.0\.1:(\d+)"/g;
 
 ok($timedout{port(8083)}{POST}, 'control: inner timed out the long tool call');
 ok($timedout{port(8083)}{GET}, 'control: inner timed out the GET stream');

@@ -89,7 +89,7 @@ $t->write_file('files/static.txt', 'static content');
 $t->run_daemon(\&backend, port(8081));
 $t->waitforsocket('127.0.0.1:' . port(8081)) or die "no backend";
 
-$t->plan(29)->run();
+$t->plan(30)->run();
 
 ###############################################################################
 
@@ -111,6 +111,16 @@ SKIP: {
 	ok($or->has_version('1.27.1') && $or->has_version('1.25.1')
 		&& !$or->has_version('1.27.2') && !$or->has_version('1.28'),
 		'has_version openresty');
+}
+
+# Tengine says its own version first, then the nginx core's; upstream's library reads the
+# second line as well
+{
+	my $tg = bless { _configure_args => "Tengine version: Tengine/3.1.0\n"
+		. "nginx version: nginx/1.24.0\nbuilt by gcc 12.2.0\n" }, 'Test::Nginx';
+	ok($tg->has_version('1.24.0') && $tg->has_version('1.19.5')
+		&& !$tg->has_version('1.24.1') && !$tg->has_version('3.1'),
+		'has_version tengine: the nginx core');
 }
 
 # expansion
