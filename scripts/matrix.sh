@@ -88,6 +88,18 @@ unmarked_nginx() {
     done
 }
 
+# a release tarball of ../shared/sources (read-only), unpacked once under target/matrix/<entry>/;
+# sets src to the tree
+unpack() { # entry tarball top-folder
+    local name=$1 tarball=$2
+    src=$work/$name/$3
+    [ -f "$src/src/core/nginx.h" ] && return 0
+    [ -f "$tarball" ] || { echo "$name: no $tarball" >&2; exit 1; }
+    rm -rf "${work:?}/$name"
+    mkdir -p "$work/$name"
+    tar -xzf "$tarball" -C "$work/$name"
+}
+
 for name in $want; do
     case $name in
     vendored)
@@ -110,14 +122,7 @@ for name in $want; do
         nginx-1.30) version=1.30.4 flags=--with-http_v3_module ;;
         nginx-1.31) version=1.31.4 flags=--with-http_v3_module ;;
         esac
-        tarball=${SSE_SOURCES:-$repo/../shared/sources}/nginx-$version.tar.gz
-        src=$work/$name/nginx-$version
-        if [ ! -f "$src/src/core/nginx.h" ]; then
-            [ -f "$tarball" ] || { echo "$name: no $tarball" >&2; exit 1; }
-            rm -rf "${work:?}/$name"
-            mkdir -p "$work/$name"
-            tar -xzf "$tarball" -C "$work/$name"
-        fi
+        unpack "$name" "$sources/nginx-$version.tar.gz" "nginx-$version"
         start=$SECONDS
         # shellcheck disable=SC2086
         eval "$(./scripts/nginx-build.sh "$src" $flags)"
@@ -128,14 +133,7 @@ for name in $want; do
     angie-1.12)
         # Angie 1.12.1 (nginx 1.31.2 core), nginx's own build with nginx-build.sh's flags; the
         # module's ngx and nginx-sys patched for Angie (scripts/angie-crates.sh)
-        tarball=$sources/angie-1.12.1.tar.gz
-        src=$work/$name/angie-1.12.1
-        if [ ! -f "$src/src/core/nginx.h" ]; then
-            [ -f "$tarball" ] || { echo "$name: no $tarball" >&2; exit 1; }
-            rm -rf "${work:?}/$name"
-            mkdir -p "$work/$name"
-            tar -xzf "$tarball" -C "$work/$name"
-        fi
+        unpack "$name" "$sources/angie-1.12.1.tar.gz" angie-1.12.1
         start=$SECONDS
         paths=$(./scripts/nginx-build.sh "$src")
         eval "$paths"
@@ -146,14 +144,7 @@ for name in $want; do
     tengine-3.1)
         # Tengine 3.1.0 (nginx 1.24.0 core; BT/aaPanel offer it), nginx's own build with
         # nginx-build.sh's flags (BT's own flags for Tengine are not published)
-        tarball=$sources/tengine-3.1.0.tar.gz
-        src=$work/$name/tengine-3.1.0
-        if [ ! -f "$src/src/core/nginx.h" ]; then
-            [ -f "$tarball" ] || { echo "$name: no $tarball" >&2; exit 1; }
-            rm -rf "${work:?}/$name"
-            mkdir -p "$work/$name"
-            tar -xzf "$tarball" -C "$work/$name"
-        fi
+        unpack "$name" "$sources/tengine-3.1.0.tar.gz" tengine-3.1.0
         start=$SECONDS
         paths=$(./scripts/nginx-build.sh "$src")
         eval "$paths"

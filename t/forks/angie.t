@@ -16,7 +16,10 @@ use warnings;
 use strict;
 
 use Test::More;
-use File::Temp qw/ tempdir /;
+
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use Test::Nginx::LoadTest qw/ nginx_t /;
 
 ###############################################################################
 
@@ -32,49 +35,19 @@ plan(tests => 5);
 
 like(`$angie -v 2>&1`, qr{^Angie version: Angie/1\.12\.1\b}m, 'Angie 1.12.1');
 
-my ($rc, $out) = test_conf($angie, $angie_so);
+my ($rc, $out) = nginx_t($angie, $angie_so);
 ok($rc == 0 && $out =~ /test is successful/, 'Angie module in Angie: nginx -t passes')
 	or diag($out);
 
-($rc, $out) = test_conf($vanilla, $angie_so);
+($rc, $out) = nginx_t($vanilla, $angie_so);
 ok($rc != 0 && $out =~ /\[emerg\] module "\Q$angie_so\E" version 1012001 instead of \d+/,
 	'Angie module in vanilla nginx: refused by nginx (version)') or diag($out);
 
-($rc, $out) = test_conf($angie, $vanilla_so);
+($rc, $out) = nginx_t($angie, $vanilla_so);
 ok($rc != 0 && $out =~ /\[emerg\] module "\Q$vanilla_so\E" is built not for Angie/,
 	'vanilla module in Angie: refused by Angie') or diag($out);
 
-($rc, $out) = test_conf($vanilla, $vanilla_so);
+($rc, $out) = nginx_t($vanilla, $vanilla_so);
 is($rc, 0, 'vanilla module in vanilla nginx: nginx -t passes (the control)') or diag($out);
-
-###############################################################################
-
-# nginx -t of a configuration that loads the module and uses it
-sub test_conf {
-	my ($nginx, $so) = @_;
-	my $d = tempdir('sse-forks-XXXXXXXX', TMPDIR => 1, CLEANUP => 1);
-	mkdir "$d/logs";
-	open my $fh, '>', "$d/nginx.conf" or die "Can't write $d/nginx.conf: $!\n";
-	print $fh <<"EOF";
-load_module $so;
-error_log $d/error.log;
-pid $d/nginx.pid;
-events {
-}
-http {
-    access_log off;
-    sse_auto on;
-    server {
-        listen 127.0.0.1:8080;
-        location / {
-            proxy_pass http://127.0.0.1:8081;
-        }
-    }
-}
-EOF
-	close $fh;
-	my $out = `$nginx -p $d/ -c $d/nginx.conf -e $d/error.log -t 2>&1`;
-	return ($? >> 8, $out);
-}
 
 ###############################################################################

@@ -17,7 +17,10 @@ use warnings;
 use strict;
 
 use Test::More;
-use File::Temp qw/ tempdir /;
+
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use Test::Nginx::LoadTest qw/ nginx_t /;
 
 ###############################################################################
 
@@ -50,7 +53,7 @@ my %built = (
 
 for my $core (qw/ tengine vanilla /) {
 	for my $module (qw/ tengine vanilla /) {
-		my ($rc, $out) = test_conf($bin{$core}, $so{$module});
+		my ($rc, $out) = nginx_t($bin{$core}, $so{$module});
 		if ($core eq $module) {
 			ok($rc == 0 && $out =~ /test is successful/ && $out !~ /sse_auto: this module/,
 				"$module module in $core: nginx -t passes (the control)") or diag($out);
@@ -68,34 +71,6 @@ for my $core (qw/ tengine vanilla /) {
 done_testing();
 
 ###############################################################################
-
-# nginx -t of a configuration that loads the module and uses it
-sub test_conf {
-	my ($nginx, $so) = @_;
-	my $d = tempdir('sse-forks-XXXXXXXX', TMPDIR => 1, CLEANUP => 1);
-	mkdir "$d/logs";
-	open my $fh, '>', "$d/nginx.conf" or die "Can't write $d/nginx.conf: $!\n";
-	print $fh <<"EOF";
-load_module $so;
-error_log $d/error.log;
-pid $d/nginx.pid;
-events {
-}
-http {
-    access_log off;
-    sse_auto on;
-    server {
-        listen 127.0.0.1:8080;
-        location / {
-            proxy_pass http://127.0.0.1:8081;
-        }
-    }
-}
-EOF
-	close $fh;
-	my $out = `$nginx -p $d/ -c $d/nginx.conf -e $d/error.log -t 2>&1`;
-	return ($? >> 8, $out);
-}
 
 # "8,4,8,0000111111010111001110101111000110" of a module: what nginx compares at load_module
 sub signature {
