@@ -449,6 +449,7 @@ def main(out):
     # P2
     p2 = {}
     for prefix, label in (("p2", "minimal request (~120 bytes of headers)"),
+                          ("p2tls", "over TLS (HTTPS, HTTP/1.1; minimal request)"),
                           ("p2b", "browser EventSource request (~750 bytes of headers)")):
         runs = {}
         for s in SCENARIOS:
@@ -498,6 +499,17 @@ def main(out):
             f"{k.replace('_vs_', ' vs ')} **{v:.3f}**" for k, v in rat.items() if v is not None))
         md.append("")
         p2[prefix] = {"scenarios": sec, "ratios": rat, "top": top}
+        if prefix == "p2tls":
+            v = rat.get("sse_auto_vs_buffering_off")
+            if v is not None:
+                verdicts.append(("P2 over TLS: sse_auto RSS/stream ≤ 0.75× buffering_off", v <= 0.75,
+                                 f"{v:.3f} at {top:,} streams"))
+            if "sse_auto" in sec and "haproxy" in sec:
+                a = sec["sse_auto"]["per_stream_kib"].get(top)
+                h = sec["haproxy"]["per_stream_kib"].get(top)
+                if a is not None and h is not None:
+                    verdicts.append(("P2 over TLS: the gap to HAProxy (report)", None,
+                                     f"{a - h:.1f} KiB per stream ({a:.2f} vs {h:.2f})"))
         if prefix == "p2" or prefix == "p2b":
             v = rat.get("sse_auto_vs_buffering_off")
             if v is not None:

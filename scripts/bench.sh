@@ -8,7 +8,7 @@
 # buffering_off (nginx, `proxy_buffering off`), stock (nginx, defaults: buffered), many (nginx +
 # sse_auto + bench/nginx-many-streams.conf), caddy, haproxy.
 #   P1  per-event latency at 1 and at many concurrent streams (plain HTTP; TLS at 1 in full)
-#   P2  RSS per held stream vs. stream count (each proxy started fresh)
+#   P2  RSS per held stream vs. stream count (each proxy started fresh), plain HTTP and TLS
 #   P3  callgrind instructions per proxied plain request, module loaded vs. not; and per
 #       forwarded event, sse_auto vs. proxy_buffering off
 #   P4  10,000 streams through nginx + sse_auto with two workers, 10,000 events/s
@@ -37,6 +37,7 @@ if [ "$mode" = full ]; then
     : "${P1_ROUNDS:=10}" "${P1_DURATION:=3}" "${P1_RATE:=100}" "${P1_TLS_ROUNDS:=5}"
     : "${P1_MANY:=5000}" "${P1_MANY_ROUNDS:=3}" "${P1_MANY_DURATION:=10}"
     : "${P2_STEPS:=1000,2000,5000}" "${P2_MAX:=8000}" "${P2_BROWSER:=1}"
+    : "${P2_TLS_STEPS:=2000,5000}" "${P2_TLS_MAX:=10000}"
     : "${P3_REQUESTS:=1000}" "${P3_EVENTS:=2000}" "${P3_ROUNDS:=5}"
     : "${P4_STREAMS:=10000}" "${P4_RATE:=1}" "${P4_DURATION:=60}"
     : "${BENCH_PUBLISH:=1}"
@@ -44,6 +45,7 @@ else
     : "${P1_ROUNDS:=2}" "${P1_DURATION:=3}" "${P1_RATE:=100}" "${P1_TLS_ROUNDS:=0}"
     : "${P1_MANY:=500}" "${P1_MANY_ROUNDS:=1}" "${P1_MANY_DURATION:=5}"
     : "${P2_STEPS:=200}" "${P2_MAX:=1000}" "${P2_BROWSER:=0}"
+    : "${P2_TLS_STEPS:=500}" "${P2_TLS_MAX:=1000}"
     : "${P3_REQUESTS:=200}" "${P3_EVENTS:=600}" "${P3_ROUNDS:=1}"
     : "${P4_STREAMS:=2000}" "${P4_RATE:=5}" "${P4_DURATION:=10}"
     : "${BENCH_PUBLISH:=0}"
@@ -269,7 +271,7 @@ wait_port "$port_up" "$upstream_pid" || die "upstream did not start"
     echo "upstream_pid=$upstream_pid"
     echo "params=P1_ROUNDS=$P1_ROUNDS P1_DURATION=$P1_DURATION P1_RATE=$P1_RATE P1_MANY=$P1_MANY" \
         "P1_MANY_ROUNDS=$P1_MANY_ROUNDS P1_MANY_DURATION=$P1_MANY_DURATION P1_TLS_ROUNDS=$P1_TLS_ROUNDS" \
-        "P2_STEPS=$P2_STEPS P2_MAX=$P2_MAX P3_REQUESTS=$P3_REQUESTS P3_EVENTS=$P3_EVENTS" \
+        "P2_STEPS=$P2_STEPS P2_MAX=$P2_MAX P2_TLS_STEPS=$P2_TLS_STEPS P2_TLS_MAX=$P2_TLS_MAX P3_REQUESTS=$P3_REQUESTS P3_EVENTS=$P3_EVENTS" \
         "P4_STREAMS=$P4_STREAMS" \
         "P4_RATE=$P4_RATE P4_DURATION=$P4_DURATION SIZE=$SIZE"
 } >"$out/env.txt"
@@ -351,6 +353,15 @@ if has_part p2; then
         sleep 1
         load "p2-$s" "p2_$s.json" --url "$(url_of "$s" "rate=$HELD_RATE&size=$SIZE")" \
             --streams "$P2_MAX" --steps "$P2_STEPS" --settle 3 --warmup 0 --duration 6 \
+            --pids "$(pids_of "$s")"
+        stop "$s"
+    done
+    # The same over TLS (HTTPS, HTTP/1.1), as browsers reach event streams
+    for s in sse_auto buffering_off caddy haproxy; do
+        start "$s"
+        sleep 1
+        load "p2tls-$s" "p2tls_$s.json" --url "$(url_of "$s" "rate=$HELD_RATE&size=$SIZE" tls)" \
+            --streams "$P2_TLS_MAX" --steps "$P2_TLS_STEPS" --settle 3 --warmup 0 --duration 6 \
             --pids "$(pids_of "$s")"
         stop "$s"
     done

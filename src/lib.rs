@@ -20,6 +20,7 @@ pub mod drain;
 pub mod filter;
 pub mod soft;
 pub mod stream;
+pub mod tls;
 pub mod upstream;
 pub mod variable;
 

@@ -19,18 +19,20 @@ use ngx::ngx_log_error;
 use sse_auto_core::boundary::EventBoundary;
 use sse_auto_core::timeout::TimeoutRule;
 
-use crate::{drain, Module};
+use crate::{drain, tls, Module};
 
 static mut NEXT_BODY_FILTER: ngx_http_output_body_filter_pt = None;
 
-/// Whether the body filter is in the filter chain that serves requests. Heartbeats and
-/// draining need it; it is installed only when some location enables one of them, so other
-/// configurations pay nothing per buffer. Kept next to the chain itself (both are process
-/// globals rebuilt by every configuration load), so a stream is tracked only when its buffers
-/// pass the filter.
+/// Whether the body filter is in the filter chain that serves requests. Heartbeats, draining
+/// and giving back a TLS stream's send buffer (`tls`) need it; it is installed only when some
+/// location enables sse_auto, heartbeats or draining, so other configurations pay nothing per
+/// buffer (and the responses that are not streams one context lookup). Kept next to the chain
+/// itself (both are process globals rebuilt by every configuration load), so a stream is
+/// tracked only when its buffers pass the filter.
 static mut BODY_FILTER_INSTALLED: bool = false;
 
-/// Set while the configuration is read when some location enables heartbeats or draining.
+/// Set while the configuration is read when some location enables sse_auto, heartbeats or
+/// draining.
 static mut BODY_FILTER_WANTED: bool = false;
 
 /// An SSE comment line and the empty line that ends it: ignored by every client.
@@ -195,16 +197,6 @@ impl Stream {
         Some(stream)
     }
 
-    /// The tracked stream of a request, if it has one.
-    ///
-    /// # Safety
-    ///
-    /// `r` is a live request, and no other reference to its Stream exists for `'a`.
-    #[inline(always)]
-    unsafe fn of<'a>(r: *const ngx_http_request_t) -> Option<&'a mut Stream> {
-        Ctx::get(&*r).and_then(|ctx| ctx.stream.as_mut())
-    }
-
     /// The drain watcher's callback for the stream whose `drain_entry` is `entry`.
     ///
     /// # Safety
@@ -253,7 +245,7 @@ impl Stream {
     }
 }
 
-/// Called by the configuration merge when a location enables heartbeats or draining.
+/// Called by the configuration merge when a location enables sse_auto, heartbeats or draining.
 pub fn want_body_filter() {
     // SAFETY: the configuration is read single-threaded.
     unsafe { BODY_FILTER_WANTED = true };
@@ -280,12 +272,22 @@ pub fn init() {
 }
 
 extern "C" fn body_filter(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) -> ngx_int_t {
-    // SAFETY: nginx passes a valid request to every body filter; the module's own code is
-    // the only user of its Stream, and never re-enters this filter while holding it.
-    match unsafe { Stream::of(r) } {
-        None => next_body_filter(r, chain),
+    // SAFETY: nginx passes a valid request to every body filter.
+    let Some(ctx) = (unsafe { Ctx::get(&*r) }) else {
+        return next_body_filter(r, chain);
+    };
+    let (stream, is_stream) = (ctx.stream, ctx.read_timeout.is_some());
+    // SAFETY: null or the request's Stream; the module's own code is the only user of it,
+    // and never re-enters this filter while holding it.
+    let rc = match unsafe { stream.as_mut() } {
         Some(stream) => track(stream, r, chain),
+        None => next_body_filter(r, chain),
+    };
+    if is_stream && rc != Status::NGX_ERROR.into() {
+        // SAFETY: the request is alive: nothing finalizes it inside its output filters.
+        unsafe { tls::release_send_buffer(&*r) };
     }
+    rc
 }
 
 /// The body filter of a tracked stream: notes event boundaries and the end of the response.
