@@ -106,7 +106,7 @@ impl Merge for LocConf {
         merge_flag(&mut self.soft, prev.soft, true);
         merge_msec(&mut self.soft_idle, prev.soft_idle, DEFAULT_SOFT_IDLE_MS);
         merge_msec(&mut self.soft_hold, prev.soft_hold, DEFAULT_SOFT_HOLD_MS);
-        if self.enable != 0 || self.heartbeat > 0 || self.drain > 0 {
+        if self.heartbeat > 0 || self.drain > 0 {
             crate::stream::want_body_filter();
         }
         // Stays unset when no level sets it: the default depends on each response's upstream.

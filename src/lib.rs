@@ -48,8 +48,12 @@ impl HttpModule for Module {
         variable::add(cf).into()
     }
 
-    unsafe extern "C" fn postconfiguration(_cf: *mut ngx_conf_t) -> ngx_int_t {
+    unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
         filter::init();
+        // SAFETY: nginx passes the configuration it has just read.
+        if unsafe { cf.as_ref() }.is_some_and(tls::has_tls_listener) {
+            stream::want_body_filter();
+        }
         stream::init();
         Status::NGX_OK.into()
     }

@@ -25,14 +25,15 @@ static mut NEXT_BODY_FILTER: ngx_http_output_body_filter_pt = None;
 
 /// Whether the body filter is in the filter chain that serves requests. Heartbeats, draining
 /// and giving back a TLS stream's send buffer (`tls`) need it; it is installed only when some
-/// location enables sse_auto, heartbeats or draining, so other configurations pay nothing per
-/// buffer (and the responses that are not streams one context lookup). Kept next to the chain
-/// itself (both are process globals rebuilt by every configuration load), so a stream is
-/// tracked only when its buffers pass the filter.
+/// location enables heartbeats or draining, or some server listens with TLS, so other
+/// configurations pay nothing per buffer (and those, one context lookup per buffer of the
+/// responses that are not streams). Kept next to the chain itself (both are process globals
+/// rebuilt by every configuration load), so a stream is tracked only when its buffers pass
+/// the filter.
 static mut BODY_FILTER_INSTALLED: bool = false;
 
-/// Set while the configuration is read when some location enables sse_auto, heartbeats or
-/// draining.
+/// Set while the configuration is read when some location enables heartbeats or draining, or
+/// some server listens with TLS.
 static mut BODY_FILTER_WANTED: bool = false;
 
 /// An SSE comment line and the empty line that ends it: ignored by every client.
@@ -245,7 +246,8 @@ impl Stream {
     }
 }
 
-/// Called by the configuration merge when a location enables sse_auto, heartbeats or draining.
+/// Called by the configuration merge when a location enables heartbeats or draining, and at
+/// postconfiguration when a server listens with TLS.
 pub fn want_body_filter() {
     // SAFETY: the configuration is read single-threaded.
     unsafe { BODY_FILTER_WANTED = true };

@@ -8,7 +8,7 @@
 //! the connection's size, so records are what they were, large events' included. HTTP/2 and
 //! HTTP/3 connections carry many requests: left alone.
 
-use ngx::ffi::ngx_http_request_t;
+use ngx::ffi::{ngx_conf_t, ngx_http_request_t};
 
 /// Gives the connection's TLS send buffer back if the request is an HTTP/1.x stream over TLS
 /// and the buffer holds nothing unsent.
@@ -46,3 +46,46 @@ pub unsafe fn release_send_buffer(r: &ngx_http_request_t) {
 /// Without TLS in the nginx build there is no buffer to give back.
 #[cfg(not(ngx_feature = "ssl"))]
 pub unsafe fn release_send_buffer(_r: &ngx_http_request_t) {}
+
+/// Whether the `http {}` configuration listens with TLS anywhere: only then can a stream have a
+/// TLS send buffer to give back, and the body filter is needed for it.
+#[cfg(ngx_feature = "http_ssl")]
+pub fn has_tls_listener(cf: &ngx_conf_t) -> bool {
+    use core::slice;
+    use ngx::ffi::{ngx_http_conf_addr_t, ngx_http_conf_port_t};
+    use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
+
+    let Some(cmcf) = NgxHttpCoreModule::main_conf(cf) else {
+        // cannot tell: the filter then, as for a TLS configuration
+        return true;
+    };
+    // SAFETY: null, or nginx's array of the configuration's listening ports.
+    let Some(ports) = (unsafe { cmcf.ports.as_ref() }) else {
+        return false;
+    };
+    if ports.nelts == 0 {
+        return false;
+    }
+    // SAFETY: nelts elements of ngx_http_conf_port_t.
+    let ports =
+        unsafe { slice::from_raw_parts(ports.elts as *const ngx_http_conf_port_t, ports.nelts) };
+    ports.iter().any(|port| {
+        if port.addrs.nelts == 0 {
+            return false;
+        }
+        // SAFETY: nelts elements of ngx_http_conf_addr_t, each with its listen options.
+        let addrs = unsafe {
+            slice::from_raw_parts(
+                port.addrs.elts as *const ngx_http_conf_addr_t,
+                port.addrs.nelts,
+            )
+        };
+        addrs.iter().any(|addr| addr.opt.ssl() != 0)
+    })
+}
+
+/// Without TLS in the nginx build nothing listens with it.
+#[cfg(not(ngx_feature = "http_ssl"))]
+pub fn has_tls_listener(_cf: &ngx_conf_t) -> bool {
+    false
+}
