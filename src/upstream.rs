@@ -15,9 +15,11 @@ use core::ptr;
 #[cfg(not(ngx_upstream_timeout_fields))]
 use core::mem::size_of;
 
+use ngx::ffi::{
+    ngx_add_timer, ngx_http_upstream_conf_t, ngx_http_upstream_t, ngx_msec_t, ngx_pool_t,
+};
 #[cfg(not(ngx_upstream_timeout_fields))]
 use ngx::ffi::{ngx_cycle, ngx_palloc};
-use ngx::ffi::{ngx_http_upstream_conf_t, ngx_http_upstream_t, ngx_msec_t, ngx_pool_t};
 
 /// The read timeout the request's upstream runs with now.
 pub fn effective_read_timeout(
@@ -63,6 +65,30 @@ pub unsafe fn set_read_timeout(
                 true
             }
             None => false,
+        }
+    }
+}
+
+/// Restarts a running upstream read timer with the stream's timeout. The timer nginx armed
+/// while it waited for the response header runs with the location's timeout; nginx before 1.19
+/// (1.18: Ubuntu 20.04 and 22.04, Debian 11) re-arms it in non-buffered mode only after the
+/// first read of the body, so a stream quiet from its header on was cut at
+/// `proxy_read_timeout` (found by the MCP test on nginx 1.18). Later nginx re-arms it at once
+/// anyway, from the configuration the stream now has.
+///
+/// # Safety
+///
+/// `u` is the upstream of a live request.
+pub unsafe fn rearm_read_timer(u: &ngx_http_upstream_t, timeout: ngx_msec_t) {
+    // SAFETY: null, or the upstream connection with its read event.
+    let Some(c) = (unsafe { u.peer.connection.as_ref() }) else {
+        return;
+    };
+    // SAFETY: as above.
+    if let Some(rev) = unsafe { c.read.as_mut() } {
+        if rev.timer_set() != 0 {
+            // SAFETY: a timer of a live event: ngx_add_timer moves it.
+            unsafe { ngx_add_timer(rev, timeout) };
         }
     }
 }

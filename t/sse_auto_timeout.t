@@ -67,7 +67,7 @@ EOF
 
 make_cert($t);
 $t->run_daemon(\&sse_daemon, port(8081));
-$t->run()->plan(13);
+$t->run()->plan(15);
 $t->waitforsocket('127.0.0.1:' . port(8081));
 
 ###############################################################################
@@ -106,6 +106,14 @@ $plain = start('/plain' . query(n => 2, gap => 2500, ct => 'application/json', f
 
 is(seqs($s), '1,2', 'next stream of the location: survives proxy_read_timeout');
 isnt(seqs($p), '1,2', 'next plain response of the location: still cut');
+
+# quiet from its header on: the timer nginx armed for the header gets the stream timeout too
+# (nginx 1.18 re-arms it only after the first read of the body)
+$sse = start('/events' . query(n => 1, first => 2500));
+$off = start('/off/events' . query(n => 1, first => 2500));
+($s, $o) = map { sse_finish($_) } $sse, $off;
+is(seqs($s), '1', 'stream quiet from its header on survives proxy_read_timeout');
+isnt(seqs($o), '1', 'sse_auto off: cut by proxy_read_timeout');
 
 # sse_auto_read_timeout set explicitly is used as given, also when shorter than the default
 
