@@ -298,8 +298,6 @@ fn treat(r: &mut ngx_http_request_t, lcf: &LocConf, decision: Decision) -> Resul
     if !unsafe { upstream::set_read_timeout(u, timeout, &lcf.stream_upstream, r.pool) } {
         return Err(());
     }
-    // SAFETY: as above: the live request's upstream.
-    unsafe { upstream::rearm_read_timer(u, timeout) };
 
     // Heartbeats and draining need event boundaries: event streams only. NDJSON and text
     // streams have no comment syntax, and no way to tell a client where to resume. Nor into

@@ -38,8 +38,8 @@ pub fn effective_read_timeout(
     }
 }
 
-/// Gives a stream the read timeout `timeout` for the rest of its response; false when memory
-/// ran out.
+/// Gives a stream the read timeout `timeout` for the rest of its response, the read timer
+/// running now included; false when memory ran out.
 ///
 /// # Safety
 ///
@@ -55,6 +55,7 @@ pub unsafe fn set_read_timeout(
     {
         let _ = (shared, request_pool);
         u.read_timeout = timeout;
+        rearm_read_timer(u, timeout);
         true
     }
     #[cfg(not(ngx_upstream_timeout_fields))]
@@ -62,6 +63,7 @@ pub unsafe fn set_read_timeout(
         match shared.get(u.conf, timeout, request_pool) {
             Some(conf) => {
                 u.conf = conf;
+                rearm_read_timer(u, timeout);
                 true
             }
             None => false,
@@ -79,7 +81,7 @@ pub unsafe fn set_read_timeout(
 /// # Safety
 ///
 /// `u` is the upstream of a live request.
-pub unsafe fn rearm_read_timer(u: &ngx_http_upstream_t, timeout: ngx_msec_t) {
+unsafe fn rearm_read_timer(u: &ngx_http_upstream_t, timeout: ngx_msec_t) {
     // SAFETY: null, or the upstream connection with its read event.
     let Some(c) = (unsafe { u.peer.connection.as_ref() }) else {
         return;
