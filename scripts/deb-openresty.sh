@@ -33,20 +33,8 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 pkg=openresty-sse-auto
 
-want="chrpath debhelper dpkg-dev build-essential libclang-dev libpcre2-dev libssl-dev zlib1g-dev perl"
-missing=""
-for p in $want; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' \
-        || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-    [ "$(id -u)" -eq 0 ] || { echo "missing Debian packages:$missing (run as root, or install them)"; exit 1; }
-    echo "installing:$missing"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get -o DPkg::Lock::Timeout=300 update -qq
-    # shellcheck disable=SC2086
-    apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends $missing >/dev/null
-fi
+"$root/scripts/deps.sh" packages chrpath debhelper dpkg-dev build-essential libclang-dev \
+    libpcre2-dev libssl-dev zlib1g-dev perl
 command -v cargo >/dev/null || { echo "cargo not found: install Rust >= 1.81 (rustup)"; exit 1; }
 
 # the bundle, unpacked once (a directory given is copied: it is configured in place)

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the Debian packages the build and the test suite need, only those that are missing.
-# Usage: scripts/deps.sh build|test
+# Usage: scripts/deps.sh build|test, or scripts/deps.sh packages NAME... (those named)
 set -eu
 
 # libpcre3-dev: nginx 1.18.0 (the matrix, the release) knows PCRE1 only
@@ -13,7 +13,8 @@ test="$build curl openssl perl libio-socket-ssl-perl php-fpm uwsgi uwsgi-plugin-
 case "${1:-test}" in
 build) want=$build ;;
 test) want=$test ;;
-*) echo "usage: $0 build|test" >&2; exit 2 ;;
+packages) shift; want=$* ;;
+*) echo "usage: $0 build|test|packages NAME..." >&2; exit 2 ;;
 esac
 
 missing=""
