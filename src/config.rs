@@ -8,8 +8,8 @@ use std::sync::Arc;
 use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use ngx::ffi::{
     ngx_command_t, ngx_conf_set_flag_slot, ngx_conf_set_msec_slot, ngx_conf_t, ngx_flag_t,
-    ngx_msec_t, ngx_str_t, ngx_uint_t, NGX_CONF_1MORE, NGX_CONF_FLAG, NGX_CONF_TAKE1,
-    NGX_CONF_UNSET, NGX_HTTP_LIF_CONF, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET,
+    ngx_msec_t, ngx_str_t, ngx_uint_t, NGX_CONF_1MORE, NGX_CONF_FLAG, NGX_CONF_NOARGS,
+    NGX_CONF_TAKE1, NGX_CONF_UNSET, NGX_HTTP_LIF_CONF, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET,
     NGX_HTTP_MAIN_CONF, NGX_HTTP_SRV_CONF, NGX_LOG_EMERG,
 };
 use ngx::http::{Merge, MergeConfigError};
@@ -152,7 +152,7 @@ impl LocConf {
 
 const ANY_HTTP_CONF: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
 
-pub static mut COMMANDS: [ngx_command_t; 11] = [
+pub static mut COMMANDS: [ngx_command_t; 12] = [
     ngx_command_t {
         name: ngx_string!("sse_auto"),
         type_: (ANY_HTTP_CONF | NGX_HTTP_LIF_CONF | NGX_CONF_FLAG) as ngx_uint_t,
@@ -231,6 +231,14 @@ pub static mut COMMANDS: [ngx_command_t; 11] = [
         set: Some(ngx_conf_set_msec_slot),
         conf: NGX_HTTP_LOC_CONF_OFFSET,
         offset: offset_of!(LocConf, soft_hold),
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("sse_auto_status"),
+        type_: (NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS) as ngx_uint_t,
+        set: Some(crate::status::set_status),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
         post: ptr::null_mut(),
     },
     ngx_command_t::empty(),

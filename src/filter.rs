@@ -21,6 +21,7 @@ use ngx::ngx_log_debug;
 
 use sse_auto_core::decision::{decide, Decision, Response, Upstream};
 use sse_auto_core::media_type::{find, EVENT_STREAM};
+use sse_auto_core::metrics::Kind;
 use sse_auto_core::timeout::StreamBy;
 
 use crate::config::LocConf;
@@ -311,7 +312,16 @@ fn treat(r: &mut ngx_http_request_t, lcf: &LocConf, decision: Decision) -> Resul
     } else {
         (0, 0)
     };
-    Ctx::create(r, decision.label(), (timeout, rule), heartbeat_ms, drain_ms).ok_or(())?;
+    let kind = Kind::of(decision).ok_or(())?;
+    Ctx::create(
+        r,
+        kind,
+        decision.label(),
+        (timeout, rule),
+        heartbeat_ms,
+        drain_ms,
+    )
+    .ok_or(())?;
 
     if lcf.downstream_hint != 0 && !has_header(&r.headers_out.headers, b"X-Accel-Buffering") {
         add_hint(&mut r.headers_out.headers)?;

@@ -18,7 +18,9 @@ pub mod compat;
 pub mod config;
 pub mod drain;
 pub mod filter;
+pub mod metrics;
 pub mod soft;
+pub mod status;
 pub mod stream;
 pub mod tls;
 pub mod upstream;
@@ -49,9 +51,15 @@ impl HttpModule for Module {
     }
 
     unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
-        filter::init();
         // SAFETY: nginx passes the configuration it has just read.
-        if unsafe { cf.as_ref() }.is_some_and(tls::has_tls_listener) {
+        let Some(cf) = (unsafe { cf.as_mut() }) else {
+            return Status::NGX_ERROR.into();
+        };
+        if !metrics::configure(cf) {
+            return Status::NGX_ERROR.into();
+        }
+        filter::init();
+        if tls::has_tls_listener(cf) {
             stream::want_body_filter();
         }
         stream::init();
@@ -111,14 +119,20 @@ mod exports {
     ];
 }
 
-/// `init_process`: the worker's drain watcher and soft-streaming tick.
+/// `init_process`: the worker's metrics slot, drain watcher and soft-streaming tick.
 unsafe extern "C" fn init_process(cycle: *mut ngx::ffi::ngx_cycle_t) -> ngx_int_t {
     // SAFETY: nginx calls it once per worker process, before its event loop.
     unsafe {
+        metrics::init_process((*cycle).log);
         drain::init_process(cycle);
         soft::init_process(cycle);
     }
     Status::NGX_OK.into()
+}
+
+/// `exit_process`: the worker leaves its metrics slot.
+unsafe extern "C" fn exit_process(_cycle: *mut ngx::ffi::ngx_cycle_t) {
+    metrics::exit_process();
 }
 
 #[used]
@@ -129,5 +143,6 @@ pub static mut ngx_http_sse_auto_module: ngx_module_t = ngx_module_t {
     commands: addr_of_mut!(config::COMMANDS) as _,
     type_: NGX_HTTP_MODULE as _,
     init_process: Some(init_process),
+    exit_process: Some(exit_process),
     ..ngx_module_t::default()
 };

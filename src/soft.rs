@@ -30,7 +30,8 @@ use ngx::log::DebugMask;
 use ngx::ngx_log_debug;
 
 use crate::config::LocConf;
-use crate::stream::Ctx;
+use crate::metrics::{self, Kind};
+use crate::stream::{Ctx, Finalize};
 
 /// How often the tick looks at the armed and in-flight responses.
 const TICK_MS: ngx_msec_t = 25;
@@ -38,9 +39,6 @@ const TICK_MS: ngx_msec_t = 25;
 /// Slab entries per worker: responses armed within one tick. When they run out, a response
 /// is not soft-streamed (nginx buffers it as always).
 const SLAB_ENTRIES: usize = 2048;
-
-/// `u->finalize_request` of the upstream modules.
-type Finalize = unsafe extern "C" fn(*mut ngx_http_request_t, ngx_int_t);
 
 /// A soft-streamed response in flight, from the request pool.
 #[repr(C)]
@@ -145,8 +143,18 @@ pub unsafe fn init_process(cycle: *mut ngx_cycle_t) {
 
 /// Soft-streams a buffered response without a length: called from the header filter. Costs
 /// no allocation; returns false when the worker's slab is used up (the response is then
-/// buffered as always).
+/// buffered as always). An armed response is open for the metrics until its upstream is done.
 pub fn arm(r: &mut ngx_http_request_t, lcf: &LocConf) -> bool {
+    let armed = take_entry(r, lcf);
+    if armed {
+        metrics::opened(Kind::Soft);
+    } else {
+        metrics::decided(Kind::Soft);
+    }
+    armed
+}
+
+fn take_entry(r: &mut ngx_http_request_t, lcf: &LocConf) -> bool {
     // SAFETY: the decision checked the response comes from an upstream.
     let Some(u) = (unsafe { r.upstream.as_mut() }) else {
         return false;
@@ -231,6 +239,7 @@ unsafe extern "C" fn finalize(r: *mut ngx_http_request_t, rc: ngx_int_t) {
             s.finalize
         }
     };
+    metrics::soft_done();
     if let Some(f) = original {
         // SAFETY: the upstream module's own function, with nginx's arguments.
         unsafe { f(r, rc) };
@@ -264,6 +273,7 @@ unsafe fn track(e: *mut Armed) {
         };
         if s.is_null() {
             // Done (or no memory): nothing to do for it any more.
+            metrics::soft_done();
             u.finalize_request = finalize;
             Ctx::attach(&mut *r, addr_of_mut!(DONE));
             return;
@@ -408,6 +418,7 @@ impl Soft {
     ///
     /// `p` is the pipe of the live request `r`, which holds a reference.
     unsafe fn push(&mut self, p: &mut ngx_event_pipe_t, r: *mut ngx_http_request_t) {
+        metrics::soft_push();
         // SAFETY: see above; look() checked the first raw buffer holds data.
         unsafe {
             let cl = p.free_raw_bufs;

@@ -12,14 +12,18 @@ use ngx::ffi::{
     ngx_http_finalize_request, ngx_http_output_body_filter_pt, ngx_http_output_filter,
     ngx_http_request_t, ngx_http_run_posted_requests, ngx_http_top_body_filter, ngx_int_t,
     ngx_msec_t, ngx_palloc, ngx_pcalloc, ngx_pool_cleanup_add, ngx_post_event, ngx_posted_events,
-    NGX_LOG_INFO,
+    off_t, NGX_LOG_INFO,
 };
 use ngx::http::HttpModule;
 use ngx::ngx_log_error;
 use sse_auto_core::boundary::EventBoundary;
 use sse_auto_core::timeout::TimeoutRule;
 
+use crate::metrics::{self, EndReason, Finish, Kind};
 use crate::{drain, tls, Module};
+
+/// `u->finalize_request` of the upstream modules.
+pub type Finalize = unsafe extern "C" fn(*mut ngx_http_request_t, ngx_int_t);
 
 static mut NEXT_BODY_FILTER: ngx_http_output_body_filter_pt = None;
 
@@ -49,6 +53,22 @@ pub struct Ctx {
     pub read_timeout: Option<(ngx_msec_t, TimeoutRule)>,
     /// Event boundaries, heartbeats and draining; null when the stream has none of them.
     stream: *mut Stream,
+    /// What the metrics need at the stream's end; `kind` is None for other responses.
+    meter: Meter,
+}
+
+/// A stream as the metrics see it.
+struct Meter {
+    kind: Option<Kind>,
+    request: *mut ngx_http_request_t,
+    /// When it was decided, and what its connection had sent by then.
+    started: ngx_msec_t,
+    sent: off_t,
+    /// How nginx finished its upstream part, and why the module ended it, if it did.
+    finish: Option<Finish>,
+    noted: Option<EndReason>,
+    /// The upstream module's own `finalize_request`, which `finalize` wraps.
+    finalize: Option<Finalize>,
 }
 
 /// What a stream with heartbeats or draining needs: allocated only for those.
@@ -82,6 +102,15 @@ impl Ctx {
             label,
             read_timeout: None,
             stream: ptr::null_mut(),
+            meter: Meter {
+                kind: None,
+                request: ptr::null_mut(),
+                started: 0,
+                sent: 0,
+                finish: None,
+                noted: None,
+                finalize: None,
+            },
         }
     }
 
@@ -95,11 +124,12 @@ impl Ctx {
         unsafe { *r.ctx.add(Module::module().ctx_index) = ctx.cast::<c_void>() };
     }
 
-    /// Attaches the state of a stream to the request, from the request pool.
-    /// Heartbeats and draining are set up when asked for and the body filter is installed;
-    /// their timers are removed when the request pool is destroyed.
+    /// Attaches the state of a stream to the request, from the request pool, and counts it
+    /// as open until the pool is destroyed. Heartbeats and draining are set up when asked for
+    /// and the body filter is installed; their timers are removed with the pool.
     pub fn create(
         r: &mut ngx_http_request_t,
+        kind: Kind,
         label: &'static str,
         read_timeout: (ngx_msec_t, TimeoutRule),
         heartbeat_ms: ngx_msec_t,
@@ -110,6 +140,10 @@ impl Ctx {
         if ctx.is_null() {
             return None;
         }
+        // SAFETY: the request pool is valid; nginx initialises the entry's next link.
+        let cln = unsafe { ngx_pool_cleanup_add(r.pool, 0).as_mut() }?;
+        // SAFETY: a stream is an upstream response (the filter checked it).
+        let u = unsafe { r.upstream.as_mut() }?;
         // SAFETY: read while requests are served, written only while configuring.
         let tracked = unsafe { BODY_FILTER_INSTALLED } && (heartbeat_ms > 0 || drain_ms > 0);
         let stream = if tracked {
@@ -117,15 +151,30 @@ impl Ctx {
         } else {
             ptr::null_mut()
         };
-        // SAFETY: ctx is a fresh allocation of the right size.
+        // SAFETY: ctx is a fresh allocation of the right size; a request always has a
+        // connection; ngx_current_msec is read-only here.
         unsafe {
             ctx.write(Ctx {
                 label,
                 read_timeout: Some(read_timeout),
                 stream,
+                meter: Meter {
+                    kind: Some(kind),
+                    request: r,
+                    started: ngx_current_msec,
+                    sent: (*r.connection).sent,
+                    finish: None,
+                    noted: None,
+                    finalize: u.finalize_request,
+                },
             });
             Ctx::attach(r, ctx);
         }
+        // Learns how nginx ends the stream; nginx calls it once, before it frees the request.
+        u.finalize_request = Some(finalize);
+        cln.handler = Some(ended);
+        cln.data = ctx.cast();
+        metrics::opened(kind);
         // SAFETY: null, or the Stream just made; nothing else refers to it yet.
         if let Some(stream) = unsafe { stream.as_mut() } {
             // A stream that stays quiet from its start gets heartbeats too.
@@ -135,6 +184,15 @@ impl Ctx {
             }
         }
         Some(())
+    }
+
+    /// Notes why the module ends the request's stream, for the metrics.
+    fn note(r: &ngx_http_request_t, reason: EndReason) {
+        // Nobody else holds a reference to the context across this.
+        if let Some(ctx) = Ctx::get(r).map(|c| ptr::from_ref(c).cast_mut()) {
+            // SAFETY: see above.
+            unsafe { (*ctx).meter.noted = Some(reason) };
+        }
     }
 
     /// The module's context of a request, if it is a stream.
@@ -384,6 +442,7 @@ extern "C" fn heartbeat_handler(ev: *mut ngx_event_t) {
     let rc = unsafe { ngx_http_output_filter(r, out) };
     // SAFETY: the request is still alive: nothing finalizes it inside the output filter.
     let c = unsafe { (*r).connection };
+    metrics::heartbeat(rc != Status::NGX_ERROR.into());
 
     if rc == Status::NGX_ERROR.into() {
         // SAFETY: as above; the last use of ctx before the request is finalized.
@@ -401,6 +460,8 @@ extern "C" fn heartbeat_handler(ev: *mut ngx_event_t) {
             age % 1000
         );
         ctx.finished = true;
+        // SAFETY: the request is alive.
+        Ctx::note(unsafe { &*r }, EndReason::Client);
         // SAFETY: a live request with its upstream (the filter switched only those).
         unsafe { end_after_client_error(r) };
     }
@@ -472,6 +533,7 @@ extern "C" fn end_drained(ev: *mut ngx_event_t) {
 
     // With the response length reached, the non-buffered upstream code finalizes the
     // request normally: the last chunk goes to the client, the upstream connection closes.
+    Ctx::note(req, EndReason::Drain);
     u.length = 0;
     if let Some(handler) = req.write_event_handler {
         // SAFETY: the request's own write handler, called from an event as nginx does.
@@ -488,4 +550,41 @@ extern "C" fn cleanup(data: *mut c_void) {
     ctx.stop_heartbeat();
     drain::cancel(&mut ctx.drain_event);
     drain::unregister(&mut ctx.drain_entry);
+}
+
+/// The wrapped `u->finalize_request` of a stream: notes how nginx finished it, then runs the
+/// upstream module's own function.
+unsafe extern "C" fn finalize(r: *mut ngx_http_request_t, rc: ngx_int_t) {
+    // SAFETY: nginx passes the live request, whose context is the stream's Ctx (create()
+    // wrapped the function together with attaching it); no other reference to it is held.
+    let original = unsafe {
+        let Some(ctx) = Ctx::get(&*r).map(|c| ptr::from_ref(c).cast_mut()) else {
+            return;
+        };
+        (*ctx).meter.finish = Some(metrics::finish_of(rc));
+        (*ctx).meter.finalize
+    };
+    if let Some(f) = original {
+        // SAFETY: the upstream module's own function, with nginx's arguments.
+        unsafe { f(r, rc) };
+    }
+}
+
+/// The request pool's cleanup of a stream: it has ended; counts why, how long it lasted and
+/// what it sent.
+extern "C" fn ended(data: *mut c_void) {
+    // SAFETY: registered in create() with the Ctx as data; the pool, the request in it and
+    // the request's connection still exist while pool cleanups run.
+    let (m, c) = unsafe {
+        let m = &(*data.cast::<Ctx>()).meter;
+        (m, &*(*m.request).connection)
+    };
+    let Some(kind) = m.kind else {
+        return;
+    };
+    let reason = sse_auto_core::metrics::end_reason(m.finish, m.noted, c.error() != 0);
+    // SAFETY: read-only access to nginx's cached time.
+    let age = unsafe { ngx_current_msec }.wrapping_sub(m.started);
+    let bytes = u64::try_from(c.sent - m.sent).unwrap_or(0);
+    metrics::ended(kind, reason, age as u64, bytes);
 }

@@ -32,6 +32,15 @@ impl Core {
         }
     }
 
+    /// The `flavour` the metrics name it by.
+    pub fn flavour(self) -> &'static str {
+        match self {
+            Core::Vanilla => "nginx",
+            Core::OpenResty => "openresty",
+            Core::Tengine => "tengine",
+        }
+    }
+
     /// The README section that says how to build for this kind of core.
     pub fn readme_section(self) -> &'static str {
         match self {
