@@ -47,7 +47,7 @@ http {
 
 EOF
 
-$t->run()->plan(60);
+$t->run()->plan(69);
 
 # Each case: the directives, placed in "location /" of a configuration file of its own, and
 # what "nginx -t" must say about them.
@@ -100,6 +100,12 @@ my @cases = (
 	[ 'sse_auto_drain soon;', qr/"sse_auto_drain" directive invalid value/ ],
 	[ 'if ($arg_x) { sse_auto_types text/plain; }',
 		qr/"sse_auto_types" directive is not allowed here/ ],
+	[ 'sse_auto_status on;', qr/invalid number of arguments in "sse_auto_status" directive/ ],
+	[ 'sse_auto_status; sse_auto_status;', qr/"sse_auto_status" directive is duplicate/ ],
+	[ 'proxy_pass http://127.0.0.1:8081; sse_auto_status;',
+		qr/"sse_auto_status" cannot be combined with another content handler/ ],
+	[ 'if ($arg_x) { sse_auto_status; }',
+		qr/"sse_auto_status" directive is not allowed here/ ],
 );
 
 my $i = 0;
@@ -126,6 +132,11 @@ is($rc, 0, 'valid values pass') or diag($out);
 
 ($rc, $out) = nginx_t($t, 'good-off.conf', 'sse_auto_unsized_types off;');
 is($rc, 0, 'sse_auto_unsized_types off passes') or diag($out);
+
+# sse_auto_status is a location's
+
+($rc, $out) = nginx_t($t, 'status.conf', 'sse_auto_status;');
+is($rc, 0, 'sse_auto_status in a location passes') or diag($out);
 
 # sse_auto outside http
 
