@@ -19,7 +19,7 @@ use sse_auto_core::metrics::{json, negotiate, prometheus, Format, Identity};
 use crate::{compat, metrics};
 
 /// `sse_auto_status;` in a location: its requests are answered with the metrics.
-pub extern "C" fn set_status(
+pub(crate) extern "C" fn set_status(
     cf: *mut ngx_conf_t,
     _cmd: *mut ngx_command_t,
     _conf: *mut c_void,
