@@ -4,8 +4,9 @@
 #
 #   ./examples/demo/run.sh            run until Ctrl-C, then stop everything and clean up
 #   ./examples/demo/run.sh --check    (or DEMO_CHECK=1) fetch both streams with curl, compare
-#                                     the arrival times, stop; exit 1 unless /on/ is live and
-#                                     /off/ is held
+#                                     the arrival times, read /sse_auto_status meanwhile, stop;
+#                                     exit 1 unless /on/ is live, /off/ is held and the module
+#                                     counts /on/'s stream as open
 #
 # Environment: NGINX, MODULE (default: from `make -s paths` at the repo root), DEMO_PORT (8090),
 # DEMO_BACKEND_PORT (8091), PYTHON (python3), DEMO_CHECK_COUNT (4), DEMO_CHECK_INTERVAL (0.5).
@@ -19,7 +20,7 @@ check=${DEMO_CHECK:-0}
 for arg in "$@"; do
     case $arg in
         --check) check=1 ;;
-        -h|--help) sed -n '2,13s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,14s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument: $arg (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -196,9 +197,38 @@ fetch() {
     done >"$tmp/$name.lines"
 }
 
+# Reads the module's open-stream gauges from the JSON on stdin: prints
+# "<all open> <switched> <unsized> <unbuffered>", or nothing when it is not that JSON.
+open_streams() {
+    "$python" -c '
+import json, sys
+o = json.load(sys.stdin)["streams_open"]
+print(sum(int(v) for v in o.values()), *(int(o.get(k, 0)) for k in ("switched", "unsized", "unbuffered")))
+' 2>/dev/null
+}
+
+# Asks /sse_auto_status while /on/'s stream is open (once its first event is in, which the
+# backend sends at once): prints what open_streams prints, "unavailable" when the answer is
+# not the metrics, or "ended" when /on/ was over before it could ask (then nothing is measured).
+sample_open() {
+    local i json
+    for i in $(seq 200); do
+        grep -q '^[0-9]* data:' "$tmp/on.lines" 2>/dev/null && break
+        alive "$on_fetch" || break
+        sleep 0.05
+    done
+    if ! alive "$on_fetch" || grep -q 'event: done' "$tmp/on.lines" 2>/dev/null; then
+        echo ended
+        return
+    fi
+    json=$(curl -s --max-time 5 "$base/sse_auto_status?format=json")
+    printf '%s' "$json" | open_streams | grep . || echo unavailable
+}
+
 say "check: $check_count events, $check_interval s apart; fetching /on/events and /off/events at the same time..."
 fetch on & on_fetch=$!
 fetch off & off_fetch=$!
+metrics=$(sample_open)
 wait "$on_fetch" "$off_fetch"
 
 header() { # header <name> <file>: the value of the response header, or "-"
@@ -238,6 +268,13 @@ printf '  %-22s events at %s s   X-Accel-Buffering: %s   $sse_auto=%s\n' \
     "/off/ (sse_auto off)" "${off_arr:-(none)}" "$(header X-Accel-Buffering "$tmp/off.headers")" "$(logged off)"
 fmt_s() { awk -v ms="$1" 'BEGIN { if (ms < 0) print "never"; else printf "after %.1fs\n", ms / 1000 }'; }
 say "on: first event $(fmt_s "$on_first"); off: first event $(fmt_s "$off_first")"
+read -r open_all open_sw open_un open_ub <<<"$metrics"
+case $open_all in
+    ended) metrics_note="not measured (/on/ ended before it could ask)" ;;
+    unavailable) metrics_note="unavailable" ;;
+    *) metrics_note="$open_all (switched $open_sw, unsized $open_un, unbuffered $open_ub)" ;;
+esac
+printf '  %-22s streams open while /on/ streamed: %s\n' "/sse_auto_status" "$metrics_note"
 
 # /on/ is live when every event arrived within half an interval (at most 250 ms) of its send
 # time; /off/ is held when its first event came no earlier than the last one was sent.
@@ -251,10 +288,21 @@ result=$(awk -v n="$check_count" -v iv="$check_interval" \
         if (off_n != n || off_done != 1) print "FAIL: /off/ got " off_n " of " n " events" (off_done ? "" : " and no done event")
         else if (off_first < end - tol) print "FAIL: /off/ is not held: its first event arrived after " off_first " ms, before the stream ended (" end " ms)"
     }')
+# The module counts /on/'s stream while it is open (/off/'s never: sse_auto is off there).
+case $open_all in
+    ended) ;;
+    unavailable) result="${result:+$result$'\n'}FAIL: /sse_auto_status?format=json did not answer with the metrics" ;;
+    *) [ "$open_all" -ge 1 ] ||
+        result="${result:+$result$'\n'}FAIL: /sse_auto_status counted $open_all open streams while /on/ streamed" ;;
+esac
 if [ -n "$result" ]; then
     say "$result"
     show_logs
     exit 1
 fi
-say "PASS: /on/ streamed every event live; /off/ held them all until the stream ended"
+case $open_all in
+    ended) counted="open streams not measured: /on/ ended before the status request" ;;
+    *) counted="sse_auto_status counted $open_all open stream(s) while /on/ streamed" ;;
+esac
+say "PASS: /on/ streamed every event live; /off/ held them all until the stream ended; $counted"
 exit 0
