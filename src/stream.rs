@@ -575,13 +575,13 @@ unsafe extern "C" fn finalize(r: *mut ngx_http_request_t, rc: ngx_int_t) {
 extern "C" fn ended(data: *mut c_void) {
     // SAFETY: registered in create() with the Ctx as data; the pool, the request in it and
     // the request's connection still exist while pool cleanups run.
-    let (m, c) = unsafe {
-        let m = &(*data.cast::<Ctx>()).meter;
-        (m, &*(*m.request).connection)
-    };
-    let Some(kind) = m.kind else {
+    let m = unsafe { &(*data.cast::<Ctx>()).meter };
+    // SAFETY: as above; null only for contexts that are not streams.
+    let (Some(kind), Some(r)) = (m.kind, unsafe { m.request.as_ref() }) else {
         return;
     };
+    // SAFETY: a request always has a connection, alive until after its pool is destroyed.
+    let c = unsafe { &*r.connection };
     let reason = sse_auto_core::metrics::end_reason(m.finish, m.noted, c.error() != 0);
     // SAFETY: read-only access to nginx's cached time.
     let age = unsafe { ngx_current_msec }.wrapping_sub(m.started);

@@ -1,7 +1,9 @@
 // Checks the sse_auto demo page (examples/demo/index.html) in Debian's headless Chromium: a real
 // EventSource must get every event live through /on/ (the module's default) and all of them only
-// at the end through /off/ (`sse_auto off;`). Writes a screenshot of the finished page, and one
-// taken halfway through the stream, when /on/ should already show events and /off/ none.
+// at the end through /off/ (`sse_auto off;`), and the page's panel of nginx's own numbers
+// (sse_auto_status) must show the open stream while /on/ is connected. Writes a screenshot of the
+// finished page, one of the panel showing the open stream (*-metrics.png), and one taken halfway
+// through the stream, when /on/ should already show events and /off/ none.
 //
 //   node demo_check.mjs --base http://127.0.0.1:18090 [--count 5] [--interval 0.5]
 //       [--screenshot target/demo-check/demo.png] [--json result.json]
@@ -61,6 +63,7 @@ const streamMs = (count - 1) * interval * 1000;   // when the backend sends its 
 const heldMs = streamMs * heldRatio;             // /off/'s first event must not come earlier
 const screenshot = resolve(opts.screenshot);
 const midShot = screenshot.replace(/(\.png)?$/i, "-midstream.png");
+const metricsShot = screenshot.replace(/(\.png)?$/i, "-metrics.png");
 const pageUrl = new URL(`/?count=${count}&interval=${interval}`, opts.base).href;
 
 const ownProfile = !opts["user-data-dir"];
@@ -89,9 +92,26 @@ function readPane(mode) {
   };
 }
 
+// The metrics panel, and whether /on/'s EventSource is connected at that moment.
+function readMetrics() {
+  const text = (id) => document.getElementById(id)?.textContent ?? null;
+  const on = document.getElementById("on-pane").dataset.state;
+  return {
+    open: Number(text("metrics-open")),
+    decided: text("metrics-decided"),
+    panel: document.getElementById("metrics")?.dataset.state ?? null,
+    status: text("metrics-status"),
+    onConnected: on === "waiting" || on === "streaming",
+  };
+}
+
 // The checks of the issue; returns a list of failure messages (empty: pass).
-function judge(off, on, mid) {
+function judge(off, on, mid, metrics) {
   const fails = [];
+  if (!metrics || !(metrics.open >= 1 && metrics.onConnected)) {
+    fails.push(`the metrics panel never showed an open stream while /on/ was connected `
+      + `(last: ${metrics ? `${metrics.open} open, panel ${metrics.panel}: ${metrics.status}` : "none"})`);
+  }
   const expectSeqs = Array.from({ length: count }, (_, i) => i + 1).join(",");
   for (const [name, p] of [["on", on], ["off", off]]) {
     if (p.state !== "done") fails.push(`/${name}/: stream did not end normally (state ${p.state}: ${p.status})`);
@@ -167,6 +187,20 @@ async function main() {
     const resp = await page.goto(pageUrl, { waitUntil: "domcontentloaded", timeout: 15_000 });
     if (!resp || resp.status() !== 200) throw new Error(`GET ${pageUrl} answered ${resp?.status()}`);
 
+    // nginx's own numbers: the panel counts /on/'s stream while it is connected.
+    let metrics = null;
+    try {
+      await page.waitForFunction(() => {
+        const on = document.getElementById("on-pane").dataset.state;
+        return (Number(document.getElementById("metrics-open")?.textContent) >= 1
+          && (on === "waiting" || on === "streaming")) || document.body.dataset.done;
+      }, null, { timeout: streamMs + 15_000, polling: 50 });
+      metrics = await page.evaluate(readMetrics);
+      await page.screenshot({ path: metricsShot, fullPage: true });
+    } catch (e) {
+      problems.push(`the metrics panel: ${e.message.split("\n")[0]}`);
+    }
+
     // Halfway (by /on/'s events): /on/ must show events, /off/ none yet.
     const half = Math.ceil(count / 2);
     const budget = streamMs + 15_000;
@@ -191,7 +225,7 @@ async function main() {
     const on = await page.evaluate(readPane, "on");
     await page.screenshot({ path: screenshot, fullPage: true });
 
-    const fails = [...judge(off, on, mid), ...problems];
+    const fails = [...judge(off, on, mid, metrics), ...problems];
     const out = [];
     out.push(`browser: Chromium ${browserVersion} (${opts.chromium}), page ${pageUrl}`);
     out.push(`stream: ${count} events, ${interval} s apart (last one sent at ${(streamMs / 1000).toFixed(2)} s); `
@@ -202,6 +236,10 @@ async function main() {
       out.push(`  halfway (at ${((mid.on.events.at(-1)?.arrival ?? 0) / 1000).toFixed(2)}s): /on/ ${mid.on.received} events, `
         + `/off/ ${mid.off.received} (screenshot: ${midShot})`);
     }
+    if (metrics) {
+      out.push(`  ${"metrics panel".padEnd(22)} streams open ${metrics.open}, decided ${metrics.decided} `
+        + `while /on/ was connected; panel ${metrics.panel}: ${metrics.status} (screenshot: ${metricsShot})`);
+    }
     for (const f of fails) out.push(`FAIL: ${f}`);
     console.log(out.join("\n"));
 
@@ -209,7 +247,7 @@ async function main() {
       mkdirSync(dirname(resolve(opts.json)), { recursive: true });
       writeFileSync(opts.json, JSON.stringify({
         pass: fails.length === 0, failures: fails, browser: browserVersion, url: pageUrl,
-        count, interval, liveMs, heldMs, on, off, mid, screenshot, midScreenshot: mid ? midShot : null,
+        count, interval, liveMs, heldMs, on, off, mid, metrics, screenshot, midScreenshot: mid ? midShot : null,
       }, null, 2) + "\n");
     }
     return fails.length === 0 ? 0 : 1;
