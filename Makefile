@@ -13,7 +13,7 @@ PATHS = ./scripts/paths.sh
 .PHONY: help build paths test test-unit test-nginx test-nginx-build test-matrix lint demo demo-check
 .PHONY: test-forks deb-openresty test-deb-openresty asan fuzz-stack fuzz-core deb test-deb test-slow soak bench bench-full clean
 .PHONY: module-for test-module-for dist test-dist release test-release check-floor
-.PHONY: test-nginx-suite test-install
+.PHONY: test-nginx-suite test-install heap-breakdown
 
 # make test-matrix MATRIX="debian trixie" runs a part of it
 MATRIX ?= vendored nginx-build nginx-1.24 nginx-1.30 nginx-1.31 debian trixie
@@ -34,6 +34,7 @@ help:
 	@echo "make fuzz-core  cargo-fuzz / libFuzzer on sse-auto-core's parsers (FUZZ_CORE_SECONDS=60)"
 	@echo "make soak       2,000 streams with faults and reloads (SOAK_SECONDS=600)"
 	@echo "make bench      quick SSE benchmark vs proxy_buffering off, Caddy, HAProxy (bench-full)"
+	@echo "make heap-breakdown  nginx's heap per held HTTPS stream by allocation site (massif)"
 	@echo "make deb        build libnginx-mod-http-sse-auto_<version>-1_amd64.deb for Debian's nginx"
 	@echo "make test-deb   build the .deb and test it in the system nginx (root; changes the system)"
 	@echo "make test-nginx-build  the suite against nginx's own build (--add-dynamic-module)"
@@ -121,6 +122,11 @@ bench: build
 
 bench-full: build
 	./scripts/bench.sh full
+
+# where the heap of a held HTTPS stream goes, by allocation site, sse_auto vs proxy_buffering off
+heap-breakdown: build
+	$(CARGO) build --release -p sse-bench
+	./scripts/heap-breakdown.sh
 
 asan:
 	./scripts/deps.sh test

@@ -159,7 +159,8 @@ is_deeply($j && $j->{streams_open}, { switched => 20, unsized => 20, unbuffered 
 
 SKIP: {
 skip 'no prometheus_client in target/venv (scripts/venv.sh)', 1 unless $python;
-is(parsers_check($python, $t->testdir()) =~ s/ .*//r, 'ok', 'real parsers, streams open');
+# soft responses are pushed while this runs: parsed and typed, numbers compared below
+is(parsers_check($python, $t->testdir(), 1) =~ s/ .*//r, 'ok', 'real parsers, streams open');
 }
 
 # the clients go: every stream ended by the client, none open
