@@ -85,7 +85,8 @@ my @old = hold_open($long, 10);
 my $v1 = workers($t);
 write_conf($t, 'v2');
 $t->reload();
-wait_until(sub { http_get('/version') =~ /v2$/ });
+# once the old worker has stopped accepting, new connections reach the new one
+wait_until(sub { $t->read_file('error.log') =~ /\b$v1->[0]#\d+: gracefully shutting down/ });
 my @new = hold_open($long, 5);
 
 my $m = wait_until(sub {
