@@ -72,9 +72,7 @@ fn identity() -> Identity<'static> {
 
 extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     // SAFETY: nginx passes a valid request to content handlers.
-    let req = unsafe { &mut *r };
-
-    if req.method & (NGX_HTTP_GET | NGX_HTTP_HEAD) as usize == 0 {
+    if unsafe { (*r).method } & (NGX_HTTP_GET | NGX_HTTP_HEAD) as usize == 0 {
         return NGX_HTTP_NOT_ALLOWED as ngx_int_t;
     }
     // SAFETY: a valid request.
@@ -82,6 +80,8 @@ extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     if rc != Status::NGX_OK.into() {
         return rc;
     }
+    // SAFETY: as above; the only reference to the request until its header is sent.
+    let req = unsafe { &mut *r };
 
     let Some(counters) = metrics::counters() else {
         // Only in a process that counts nothing (not a worker): nothing to show.
@@ -112,14 +112,23 @@ extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     req.headers_out.content_type_lowcase = ptr::null_mut();
     req.headers_out.content_length_n = body.len() as _;
 
+    let (head, pool, main) = (
+        req.method == NGX_HTTP_HEAD as usize,
+        req.pool,
+        ptr::eq(r, req.main),
+    );
+    // `req` is not used past this point: the header filters change the request through `r`
+    // (header_only among others), so what they set is read through `r` again.
     // SAFETY: a valid request whose response header is filled in.
     let rc = unsafe { ngx_http_send_header(r) };
-    if rc == Status::NGX_ERROR.into() || rc > Status::NGX_OK.into() || req.header_only() != 0 {
+    // SAFETY: the request is alive; nothing else refers to it during this read.
+    let header_only = head || unsafe { (*r).header_only() } != 0;
+    if rc == Status::NGX_ERROR.into() || rc > Status::NGX_OK.into() || header_only {
         return rc;
     }
 
     // SAFETY: an allocation from the request pool, which outlives the response.
-    let Some(b) = (unsafe { ngx_create_temp_buf(req.pool, body.len()).as_mut() }) else {
+    let Some(b) = (unsafe { ngx_create_temp_buf(pool, body.len()).as_mut() }) else {
         return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     };
     // SAFETY: the buffer has body.len() writable bytes from b.pos; they do not overlap.
@@ -127,7 +136,7 @@ extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
         b.pos.copy_from_nonoverlapping(body.as_ptr(), body.len());
         b.last = b.pos.add(body.len());
     }
-    b.set_last_buf(u32::from(ptr::eq(r, req.main)));
+    b.set_last_buf(u32::from(main));
     b.set_last_in_chain(1);
     let mut out = ngx_chain_t {
         buf: b,
