@@ -79,17 +79,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
 fi
 
-if [ -z "${NGINX:-}" ] || [ -z "${MODULE:-}" ]; then
-    paths=$(cd "$repo" && ./scripts/paths.sh) || die "make paths failed; run make build first"
-    [ -n "${NGINX:-}" ] || NGINX=$(printf '%s\n' "$paths" | sed -n 's/^nginx=//p')
-    [ -n "${MODULE:-}" ] || MODULE=$(printf '%s\n' "$paths" | sed -n 's/^module=//p')
-fi
-# nginx reads $NGINX itself (inherited listening sockets): keep it out of its environment.
-nginx_bin=$NGINX
-module=$MODULE
-unset NGINX MODULE
-[ -x "$nginx_bin" ] || die "no nginx at $nginx_bin"
-[ -f "$module" ] || die "no module at $module"
+. "$repo/scripts/bench-lib.sh"
 
 say "building sse-bench"
 (cd "$repo" && cargo build --release -q -p sse-bench) || die "cargo build -p sse-bench failed"
@@ -175,18 +165,6 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
 cat "$cert" "$key" >"$out/run/combined.pem"
 chmod 644 "$key" "$out/run/combined.pem"
 
-# render TEMPLATE OUT KEY=VALUE...
-render() {
-    local tpl=$1 dst=$2 kv k v text
-    text=$(cat "$tpl")
-    shift 2
-    for kv in "$@"; do
-        k=${kv%%=*}
-        v=${kv#*=}
-        text=${text//@$k@/$v}
-    done
-    printf '%s\n' "$text" >"$dst"
-}
 
 # nginx_conf NAME WORKERS MODULE(0|1) HTTP_EXTRA LOCATION_EXTRA [MAIN_EXTRA [LISTEN_EXTRA]]
 nginx_conf() {

@@ -60,17 +60,7 @@ for t in valgrind vgdb ms_print openssl python3 curl ss; do
     command -v "$t" >/dev/null || die "missing $t"
 done
 [ -x "$bench" ] || die "no $bench (cargo build --release -p sse-bench)"
-if [ -z "${NGINX:-}" ] || [ -z "${MODULE:-}" ]; then
-    paths=$(cd "$repo" && ./scripts/paths.sh) || die "make paths failed; run make build first"
-    [ -n "${NGINX:-}" ] || NGINX=$(printf '%s\n' "$paths" | sed -n 's/^nginx=//p')
-    [ -n "${MODULE:-}" ] || MODULE=$(printf '%s\n' "$paths" | sed -n 's/^module=//p')
-fi
-# nginx reads $NGINX itself (inherited listening sockets): keep it out of its environment.
-nginx_bin=$NGINX
-module=$MODULE
-unset NGINX MODULE
-[ -x "$nginx_bin" ] || die "no nginx at $nginx_bin"
-[ -f "$module" ] || die "no module at $module"
+. "$repo/scripts/bench-lib.sh"
 
 # nginx needs 2 descriptors per stream (client, upstream), the client and the upstream one each.
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -118,18 +108,6 @@ key=$out/run/key.pem
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
     -subj /CN=127.0.0.1 -keyout "$key" -out "$cert" >/dev/null 2>&1 || die "openssl req failed"
 
-# render TEMPLATE OUT KEY=VALUE... (as scripts/bench.sh)
-render() {
-    local tpl=$1 dst=$2 kv k v text
-    text=$(cat "$tpl")
-    shift 2
-    for kv in "$@"; do
-        k=${kv%%=*}
-        v=${kv#*=}
-        text=${text//@$k@/$v}
-    done
-    printf '%s\n' "$text" >"$dst"
-}
 
 # The bench's configuration, with `master_process off`: one process that is the worker, so
 # valgrind runs one process (no fork to follow, one massif file per run, vgdb talks to the
@@ -141,7 +119,8 @@ nginx_conf() { # NAME LOCATION_EXTRA
         "LOAD_MODULE=load_module $module;" "WORKERS=1" "DIR=$dir" "PORT=${PORT[$1]}" \
         "TLS_PORT=$(tls_port "${PORT[$1]}")" "UPSTREAM_PORT=$port_up" \
         "CERT=$cert" "KEY=$key" "HTTP_EXTRA=" "LOCATION_EXTRA=$2" \
-        "MAIN_EXTRA=daemon off; master_process off;" "LISTEN_EXTRA="
+        "MAIN_EXTRA=daemon off; master_process off;" "LISTEN_EXTRA=" \
+        "NOFILE=$(ulimit -n)" "CONNS=$(($(ulimit -n) - 100))"
     "$nginx_bin" -t -q -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" \
         || die "nginx -t failed for $1"
 }
