@@ -13,10 +13,11 @@ import re
 import statistics
 import sys
 
-SCENARIOS = ["direct", "sse_auto", "buffering_off", "stock", "many", "caddy", "haproxy"]
+SCENARIOS = ["direct", "sse_auto", "before", "buffering_off", "stock", "many", "caddy", "haproxy"]
 COLORS = {
     "direct": "#555555",
     "sse_auto": "#d62728",
+    "before": "#e377c2",
     "buffering_off": "#1f77b4",
     "stock": "#bcbd22",
     "many": "#ff7f0e",
@@ -26,6 +27,7 @@ COLORS = {
 NAMES = {
     "direct": "direct",
     "sse_auto": "nginx + sse_auto",
+    "before": "nginx + sse_auto, before",
     "buffering_off": "nginx proxy_buffering off",
     "stock": "nginx stock (buffered)",
     "many": "nginx + sse_auto, many-streams",
@@ -330,13 +332,18 @@ def p1_group(out, prefix):
     return groups
 
 
-def paired(groups, a, b, key):
-    """Median over rounds of a's percentile ÷ b's in the same round (adjacent in time)."""
+def paired_rounds(groups, a, b, key):
+    """Each round's a percentile ÷ b's in the same round (adjacent in time)."""
     if a not in groups or b not in groups:
-        return None
+        return []
     ra, rb = groups[a]["by_round"], groups[b]["by_round"]
-    vals = [ra[k]["latency_us"][key] / rb[k]["latency_us"][key]
+    return [ra[k]["latency_us"][key] / rb[k]["latency_us"][key]
             for k in ra if k in rb and rb[k]["latency_us"][key]]
+
+
+def paired(groups, a, b, key):
+    """Median over rounds of a's percentile ÷ b's in the same round."""
+    vals = paired_rounds(groups, a, b, key)
     return statistics.median(vals) if vals else None
 
 
@@ -379,7 +386,26 @@ def p1_ratios(groups):
         r["paired_p99_vs_buffering_off"] = paired(groups, "sse_auto", "buffering_off", "p99")
     if a and b and a.get("cpu_us_per_event") and b.get("cpu_us_per_event"):
         r["cpu_per_event_vs_buffering_off"] = ratio(a["cpu_us_per_event"], b["cpu_us_per_event"])
+    w = groups.get("before")
+    if a and w:
+        # the same module before a change, in the same rounds: paired by round
+        r["paired_p50_vs_before"] = paired(groups, "sse_auto", "before", "p50")
+        r["paired_p99_vs_before"] = paired(groups, "sse_auto", "before", "p99")
+        if b:
+            # the noise to judge it by: two nginx that forward alike, in the same rounds
+            r["paired_p50_before_vs_buffering_off"] = paired(groups, "before", "buffering_off", "p50")
+            r["paired_p99_before_vs_buffering_off"] = paired(groups, "before", "buffering_off", "p99")
     return r
+
+
+def within_noise(groups, key):
+    """sse_auto vs before, per round: (median, min, max, verdict). Within noise when the rounds
+    fall on both sides of 1, or the median is within 5 %."""
+    vals = paired_rounds(groups, "sse_auto", "before", key)
+    if not vals:
+        return None
+    med = statistics.median(vals)
+    return med, min(vals), max(vals), (min(vals) <= 1.0 <= max(vals)) or med <= 1.05
 
 
 def main(out):
@@ -401,12 +427,13 @@ def main(out):
 
     # P1
     p1 = {}
-    for prefix, title in (("1", "1 stream"), ("tls", "1 stream, TLS"), ("many", "many streams")):
+    for prefix in ("1", "tls", "many", "tlsmany"):
         groups = p1_group(out, prefix)
         if not groups:
             continue
         n = next(iter(groups.values()))["streams"]
-        title = f"{n:,} concurrent stream{'s' if n > 1 else ''}" + (", TLS" if prefix == "tls" else "")
+        tls = prefix in ("tls", "tlsmany")
+        title = f"{n:,} concurrent stream{'s' if n > 1 else ''}" + (", TLS" if tls else "")
         rat = p1_ratios(groups)
         p1[prefix] = {
             "streams": n,
@@ -435,6 +462,15 @@ def main(out):
                   f"Per-event latency CDF, {title}", groups, note)
         md.append(f"![latency CDF, {title}](latency_cdf_{prefix}.svg)")
         md.append("")
+        if tls and "before" in groups:
+            for key in ("p50", "p99"):
+                wn = within_noise(groups, key)
+                if wn:
+                    med, lo, hi, ok = wn
+                    verdicts.append((f"P1 {title}: sse_auto {key} within noise of before "
+                                     f"({env.get('before', '?').split(' ')[0]})", ok,
+                                     f"paired by round {med:.3f} (rounds {lo:.3f} … {hi:.3f}); before vs "
+                                     f"buffering_off {fmt(rat.get(f'paired_{key}_before_vs_buffering_off'), 3)}"))
         if prefix in ("1", "many") and rat:
             okb = all(rat.get(k) is not None and rat[k] <= 1.05
                       for k in ("p50_vs_buffering_off", "p99_vs_buffering_off"))
@@ -492,6 +528,9 @@ def main(out):
         if "sse_auto" in sec and "haproxy" in sec:
             rat["sse_auto_vs_haproxy"] = ratio(sec["sse_auto"]["per_stream_kib"].get(top),
                                                sec["haproxy"]["per_stream_kib"].get(top))
+        if "before" in sec and "buffering_off" in sec:
+            rat["before_vs_buffering_off"] = ratio(sec["before"]["per_stream_kib"].get(top),
+                                                   sec["buffering_off"]["per_stream_kib"].get(top))
         if "many" in sec and "sse_auto" in sec:
             rat["many_vs_sse_auto"] = ratio(sec["many"]["per_stream_kib"].get(top),
                                             sec["sse_auto"]["per_stream_kib"].get(top))

@@ -7,7 +7,7 @@
 # Scenarios: direct (client -> upstream), sse_auto (nginx + load_module, plain proxy_pass),
 # buffering_off (nginx, `proxy_buffering off`), stock (nginx, defaults: buffered), many (nginx +
 # sse_auto + bench/nginx-many-streams.conf), caddy, haproxy.
-#   P1  per-event latency at 1 and at many concurrent streams (plain HTTP; TLS at 1 in full)
+#   P1  per-event latency at 1 and at many concurrent streams (plain HTTP; TLS in full)
 #   P2  RSS per held stream vs. stream count (each proxy started fresh), plain HTTP and TLS
 #   P3  callgrind instructions per proxied plain request, module loaded vs. not; and per
 #       forwarded event, sse_auto vs. proxy_buffering off
@@ -17,7 +17,9 @@
 # to docs/bench/.
 #
 # Environment: BENCH_PARTS ("p1 p2 p3 p4"), BENCH_PORT_BASE (19200), NGINX, MODULE (default:
-# `make paths`), and the P*_ variables below to change the sizes.
+# `make paths`), and the P*_ variables below to change the sizes. BENCH_BEFORE=REV adds the
+# scenario before: nginx + the module as it was at git revision REV (scripts/module-at.sh), in
+# P1 and P2 over TLS, so that a change is measured beside what came before it in one run.
 set -euo pipefail
 shopt -u patsub_replacement 2>/dev/null || true
 
@@ -36,6 +38,7 @@ base=${BENCH_PORT_BASE:-19200}
 if [ "$mode" = full ]; then
     : "${P1_ROUNDS:=10}" "${P1_DURATION:=3}" "${P1_RATE:=100}" "${P1_TLS_ROUNDS:=5}"
     : "${P1_MANY:=5000}" "${P1_MANY_ROUNDS:=3}" "${P1_MANY_DURATION:=10}"
+    : "${P1_TLS_MANY:=5000}" "${P1_TLS_MANY_ROUNDS:=3}"
     : "${P2_STEPS:=1000,2000,5000}" "${P2_MAX:=8000}" "${P2_BROWSER:=1}"
     : "${P2_TLS_STEPS:=2000,5000}" "${P2_TLS_MAX:=10000}"
     : "${P3_REQUESTS:=1000}" "${P3_EVENTS:=2000}" "${P3_ROUNDS:=5}"
@@ -44,6 +47,7 @@ if [ "$mode" = full ]; then
 else
     : "${P1_ROUNDS:=2}" "${P1_DURATION:=3}" "${P1_RATE:=100}" "${P1_TLS_ROUNDS:=0}"
     : "${P1_MANY:=500}" "${P1_MANY_ROUNDS:=1}" "${P1_MANY_DURATION:=5}"
+    : "${P1_TLS_MANY:=500}" "${P1_TLS_MANY_ROUNDS:=0}"
     : "${P2_STEPS:=200}" "${P2_MAX:=1000}" "${P2_BROWSER:=0}"
     : "${P2_TLS_STEPS:=500}" "${P2_TLS_MAX:=1000}"
     : "${P3_REQUESTS:=200}" "${P3_EVENTS:=600}" "${P3_ROUNDS:=1}"
@@ -85,6 +89,14 @@ say "building sse-bench"
 (cd "$repo" && cargo build --release -q -p sse-bench) || die "cargo build -p sse-bench failed"
 bench=$repo/target/release/sse-bench
 
+# The scenario "before": the module of an earlier revision, in the same nginx
+before=()
+if [ -n "${BENCH_BEFORE:-}" ]; then
+    before_module=$("$repo/scripts/module-at.sh" "$BENCH_BEFORE") || die "no module for BENCH_BEFORE=$BENCH_BEFORE"
+    [ -f "$before_module" ] || die "no module for BENCH_BEFORE=$BENCH_BEFORE"
+    before=(before)
+fi
+
 # A proxied stream takes two descriptors in the proxy (client and upstream): 10,000 streams (P2
 # over TLS in full, P4) need more than 20,000 and the limits below follow what the bench gets.
 # (With 20,000, nginx's 20,000 worker_connections and HAProxy's maxconn 9,900 were what cut
@@ -105,7 +117,8 @@ log=$out/bench.log
 port_up=$base
 declare -A PORT=([direct]=$base [sse_auto]=$((base + 1)) [buffering_off]=$((base + 2))
     [stock]=$((base + 3)) [many]=$((base + 4)) [caddy]=$((base + 5)) [haproxy]=$((base + 6))
-    [p4]=$((base + 7)) [cg_module]=$((base + 8)) [cg_plain]=$((base + 9)) [cg_off]=$((base + 10)))
+    [p4]=$((base + 7)) [cg_module]=$((base + 8)) [cg_plain]=$((base + 9)) [cg_off]=$((base + 10))
+    [before]=$((base + 11)))
 tls_port() { echo $(($1 + 20)); }
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -166,13 +179,17 @@ cat "$cert" "$key" >"$out/run/combined.pem"
 chmod 644 "$key" "$out/run/combined.pem"
 
 
-# nginx_conf NAME WORKERS MODULE(0|1) HTTP_EXTRA LOCATION_EXTRA [MAIN_EXTRA [LISTEN_EXTRA]]
+# nginx_conf NAME WORKERS MODULE(0|1|PATH) HTTP_EXTRA LOCATION_EXTRA [MAIN_EXTRA [LISTEN_EXTRA]]
 nginx_conf() {
     local name=$1 dir=$out/run/$1
     mkdir -p "$dir"
     chmod 755 "$dir"
     local load=""
-    [ "$3" = 1 ] && load="load_module $module;"
+    case $3 in
+        0) ;;
+        1) load="load_module $module;" ;;
+        *) load="load_module $3;" ;;
+    esac
     render "$repo/bench/nginx.conf.in" "$dir/nginx.conf" \
         "LOAD_MODULE=$load" "WORKERS=$2" "DIR=$dir" "PORT=${PORT[$name]}" \
         "TLS_PORT=$(tls_port "${PORT[$name]}")" "UPSTREAM_PORT=$port_up" \
@@ -186,6 +203,7 @@ many_profile=$(sed 's/^/    /' "$repo/bench/nginx-many-streams.conf")
 nginx_conf sse_auto 1 1 "" ""
 nginx_conf buffering_off 1 0 "" "            proxy_buffering off;"
 nginx_conf stock 1 0 "" ""
+[ ${#before[@]} = 0 ] || nginx_conf before 1 "$before_module" "" ""
 nginx_conf many 1 1 "$many_profile" ""
 nginx_conf p4 2 1 "" "" "daemon off;" reuseport
 nginx_conf cg_module 1 1 "" "" "daemon off; master_process off;"
@@ -254,8 +272,11 @@ wait_port "$port_up" "$upstream_pid" || die "upstream did not start"
     echo "haproxy=$(haproxy -v 2>/dev/null | head -n1 | awk '{print $3}')"
     echo "valgrind=$(valgrind --version 2>/dev/null)"
     echo "upstream_pid=$upstream_pid"
+    [ ${#before[@]} = 0 ] ||
+        echo "before=$(git -C "$repo" log -1 --format='%h %s' "$BENCH_BEFORE" | cut -c1-100)"
     echo "params=P1_ROUNDS=$P1_ROUNDS P1_DURATION=$P1_DURATION P1_RATE=$P1_RATE P1_MANY=$P1_MANY" \
         "P1_MANY_ROUNDS=$P1_MANY_ROUNDS P1_MANY_DURATION=$P1_MANY_DURATION P1_TLS_ROUNDS=$P1_TLS_ROUNDS" \
+        "P1_TLS_MANY=$P1_TLS_MANY P1_TLS_MANY_ROUNDS=$P1_TLS_MANY_ROUNDS" \
         "P2_STEPS=$P2_STEPS P2_MAX=$P2_MAX P2_TLS_STEPS=$P2_TLS_STEPS P2_TLS_MAX=$P2_TLS_MAX P3_REQUESTS=$P3_REQUESTS P3_EVENTS=$P3_EVENTS" \
         "P4_STREAMS=$P4_STREAMS" \
         "P4_RATE=$P4_RATE P4_DURATION=$P4_DURATION SIZE=$SIZE"
@@ -276,7 +297,7 @@ rotate() {
 # --- P1: latency ------------------------------------------------------------------------------
 
 if has_part p1; then
-    for s in sse_auto buffering_off stock caddy haproxy; do start "$s"; done
+    for s in sse_auto "${before[@]}" buffering_off stock caddy haproxy; do start "$s"; done
     scen=(direct sse_auto buffering_off stock caddy haproxy)
     # Stock nginx holds events until the response ends: it gets finite streams (2 s at 1 stream,
     # 10 s at many), and the client reconnects; the others get endless streams.
@@ -295,7 +316,7 @@ if has_part p1; then
             fi
         done
         if [ "$r" -le "$P1_TLS_ROUNDS" ]; then
-            for s in $(rotate "$r" sse_auto buffering_off stock caddy haproxy); do
+            for s in $(rotate "$r" sse_auto "${before[@]}" buffering_off stock caddy haproxy); do
                 if [ "$s" = stock ]; then
                     load "p1-tls-$s-r$r" "p1_tls_${s}_r$r.json" \
                         --url "$(url_of "$s" "$q1stock" tls)" --reconnect --open-timeout 3 \
@@ -326,7 +347,18 @@ if has_part p1; then
             sleep 2
         done
     done
-    for s in sse_auto buffering_off stock caddy haproxy; do stop "$s"; done
+    # The same over TLS (stock left out: it holds the events until the end either way)
+    [ "$P1_TLS_MANY_ROUNDS" = 0 ] ||
+        say "P1: $P1_TLS_MANY streams over TLS, $MANY_RATE event/s each, ${P1_MANY_DURATION}s x $P1_TLS_MANY_ROUNDS rounds"
+    for r in $(seq "$P1_TLS_MANY_ROUNDS"); do
+        for s in $(rotate "$r" sse_auto "${before[@]}" buffering_off caddy haproxy); do
+            load "p1-tlsmany-$s-r$r" "p1_tlsmany_${s}_r$r.json" --url "$(url_of "$s" "$qm" tls)" \
+                --streams "$P1_TLS_MANY" --duration "$P1_MANY_DURATION" --warmup 2 \
+                --pids "$(pids_of "$s")"
+            sleep 2
+        done
+    done
+    for s in sse_auto "${before[@]}" buffering_off stock caddy haproxy; do stop "$s"; done
 fi
 
 # --- P2: memory per held stream ---------------------------------------------------------------
@@ -342,7 +374,7 @@ if has_part p2; then
         stop "$s"
     done
     # The same over TLS (HTTPS, HTTP/1.1), as browsers reach event streams
-    for s in sse_auto buffering_off caddy haproxy; do
+    for s in sse_auto "${before[@]}" buffering_off caddy haproxy; do
         start "$s"
         sleep 1
         load "p2tls-$s" "p2tls_$s.json" --url "$(url_of "$s" "rate=$HELD_RATE&size=$SIZE" tls)" \
