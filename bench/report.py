@@ -408,6 +408,53 @@ def within_noise(groups, key):
     return med, min(vals), max(vals), (min(vals) <= 1.0 <= max(vals)) or med <= 1.05
 
 
+def p3b_section(ev_path, over, env, summary, md, verdicts):
+    """P3b: instructions per forwarded event, from "variant events Ir" lines."""
+    tot = {}
+    for line in open(ev_path):
+        parts = line.split()
+        if len(parts) == 3 and parts[2].isdigit():
+            tot[(parts[0], int(parts[1]))] = int(parts[2])
+    counts = sorted({k[1] for k in tot})
+    if len(counts) < 2:
+        return
+    e1, e2 = counts[0], counts[-1]
+    per = {}
+    for v in ("cg_off", "cg_before", "cg_module"):
+        if (v, e1) in tot and (v, e2) in tot:
+            per[v] = (tot[(v, e2)] - tot[(v, e1)]) / (e2 - e1)
+    r = ratio(per.get("cg_module"), per.get("cg_off"))
+    rb = ratio(per.get("cg_module"), per.get("cg_before"))
+    summary.setdefault("p3", {})["events_tls" if over else "events"] = {
+        "events": [e1, e2], "totals": {f"{k[0]}:{k[1]}": v for k, v in tot.items()},
+        "ir_per_event": per, "ratio": r, "ratio_vs_before": rb}
+    title = ", over TLS" if over else ""
+    md.append(f"## P3b — instructions per forwarded event{title} (callgrind, {e1:,} and {e2:,} events)")
+    md.append("")
+    md.append("One stream through nginx under callgrind; per event = (Ir with "
+              f"{e2:,} events − Ir with {e1:,}) ÷ {e2 - e1:,}: start-up and the request "
+              "itself cancel out. The steal-free twin of P1's latency ratio"
+              + (" (HTTPS, HTTP/1.1: OpenSSL's encryption is in every variant's count)." if over else "."))
+    md.append("")
+    md.append(f"| nginx | Ir, {e1:,} events | Ir, {e2:,} events | Ir per event |")
+    md.append("|---|---:|---:|---:|")
+    for v, name in (("cg_off", "proxy_buffering off, no module"),
+                    ("cg_before", f"sse_auto before ({env.get('before', '?').split(' ')[0]})"),
+                    ("cg_module", "sse_auto (load_module only)")):
+        if v in per:
+            md.append(f"| {name} | {fmt(tot.get((v, e1)))} | {fmt(tot.get((v, e2)))} | {fmt(per.get(v))} |")
+    md.append("")
+    if r is not None:
+        md.append(f"Ratio sse_auto ÷ proxy_buffering off: **{r:.4f}** ({(r - 1) * 100:+.2f} %)"
+                  + (f"; sse_auto ÷ before: **{rb:.4f}** ({(rb - 1) * 100:+.2f} %)" if rb else ""))
+        md.append("")
+        verdicts.append((f"P1 (instructions{title}): sse_auto per-event cost ≤ 1.05× buffering_off", r <= 1.05,
+                         f"{r:.4f} ({per['cg_module']:,.0f} vs {per['cg_off']:,.0f} Ir per event)"))
+    if rb is not None:
+        verdicts.append((f"P1 (instructions{title}): sse_auto per-event cost vs before (report)", None,
+                         f"{rb:.4f} ({per['cg_module']:,.0f} vs {per['cg_before']:,.0f} Ir per event)"))
+
+
 def main(out):
     env = {}
     if os.path.exists(os.path.join(out, "env.txt")):
@@ -682,40 +729,10 @@ def main(out):
                                  share <= 0.005, f"+{share * 100:.2f} % ({own[key]:,.0f} Ir)"))
 
     # P3, per forwarded event
-    ev_path = os.path.join(out, "p3_event_totals.txt")
-    if os.path.exists(ev_path):
-        tot = {}
-        for line in open(ev_path):
-            parts = line.split()
-            if len(parts) == 3 and parts[2].isdigit():
-                tot[(parts[0], int(parts[1]))] = int(parts[2])
-        per = {}
-        counts = sorted({k[1] for k in tot})
-        if len(counts) >= 2:
-            e1, e2 = counts[0], counts[-1]
-            for v in ("cg_off", "cg_module"):
-                if (v, e1) in tot and (v, e2) in tot:
-                    per[v] = (tot[(v, e2)] - tot[(v, e1)]) / (e2 - e1)
-            r = ratio(per.get("cg_module"), per.get("cg_off"))
-            summary.setdefault("p3", {})["events"] = {
-                "events": [e1, e2], "totals": {f"{k[0]}:{k[1]}": v for k, v in tot.items()},
-                "ir_per_event": per, "ratio": r}
-            md.append(f"## P3b — instructions per forwarded event (callgrind, {e1:,} and {e2:,} events)")
-            md.append("")
-            md.append("One stream through nginx under callgrind; per event = (Ir with "
-                      f"{e2:,} events − Ir with {e1:,}) ÷ {e2 - e1:,}: start-up and the request "
-                      "itself cancel out. The steal-free twin of P1's latency ratio.")
-            md.append("")
-            md.append(f"| nginx | Ir, {e1:,} events | Ir, {e2:,} events | Ir per event |")
-            md.append("|---|---:|---:|---:|")
-            for v, name in (("cg_off", "proxy_buffering off, no module"), ("cg_module", "sse_auto (load_module only)")):
-                md.append(f"| {name} | {fmt(tot.get((v, e1)))} | {fmt(tot.get((v, e2)))} | {fmt(per.get(v))} |")
-            md.append("")
-            if r is not None:
-                md.append(f"Ratio sse_auto ÷ proxy_buffering off: **{r:.4f}** ({(r - 1) * 100:+.2f} %)")
-                md.append("")
-                verdicts.append(("P1 (instructions): sse_auto per-event cost ≤ 1.05× buffering_off", r <= 1.05,
-                                 f"{r:.4f} ({per['cg_module']:,.0f} vs {per['cg_off']:,.0f} Ir per event)"))
+    for fname, over in (("p3_event_totals.txt", ""), ("p3_event_tls_totals.txt", "tls")):
+        ev_path = os.path.join(out, fname)
+        if os.path.exists(ev_path):
+            p3b_section(ev_path, over, env, summary, md, verdicts)
 
     # P4 (p4.json; p4_*.json: further runs of the same, e.g. a re-run)
     p4runs = [p for p in sorted(glob.glob(os.path.join(out, "p4*.json")))]

@@ -19,7 +19,7 @@
 # Environment: BENCH_PARTS ("p1 p2 p3 p4"), BENCH_PORT_BASE (19200), NGINX, MODULE (default:
 # `make paths`), and the P*_ variables below to change the sizes. BENCH_BEFORE=REV adds the
 # scenario before: nginx + the module as it was at git revision REV (scripts/module-at.sh), in
-# P1 and P2 over TLS, so that a change is measured beside what came before it in one run.
+# P1, P2 and P3b over TLS, so that a change is measured beside what came before it in one run.
 set -euo pipefail
 shopt -u patsub_replacement 2>/dev/null || true
 
@@ -118,7 +118,7 @@ port_up=$base
 declare -A PORT=([direct]=$base [sse_auto]=$((base + 1)) [buffering_off]=$((base + 2))
     [stock]=$((base + 3)) [many]=$((base + 4)) [caddy]=$((base + 5)) [haproxy]=$((base + 6))
     [p4]=$((base + 7)) [cg_module]=$((base + 8)) [cg_plain]=$((base + 9)) [cg_off]=$((base + 10))
-    [before]=$((base + 11)))
+    [before]=$((base + 11)) [cg_before]=$((base + 12)))
 tls_port() { echo $(($1 + 20)); }
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -203,7 +203,12 @@ many_profile=$(sed 's/^/    /' "$repo/bench/nginx-many-streams.conf")
 nginx_conf sse_auto 1 1 "" ""
 nginx_conf buffering_off 1 0 "" "            proxy_buffering off;"
 nginx_conf stock 1 0 "" ""
-[ ${#before[@]} = 0 ] || nginx_conf before 1 "$before_module" "" ""
+cg_before=()
+if [ ${#before[@]} != 0 ]; then
+    nginx_conf before 1 "$before_module" "" ""
+    nginx_conf cg_before 1 "$before_module" "" "" "daemon off; master_process off;"
+    cg_before=(cg_before)
+fi
 nginx_conf many 1 1 "$many_profile" ""
 nginx_conf p4 2 1 "" "" "daemon off;" reuseport
 nginx_conf cg_module 1 1 "" "" "daemon off; master_process off;"
@@ -416,6 +421,27 @@ cg_stop() {
     wait "$pid" 2>/dev/null || true
 }
 
+# cg_events VARIANT EVENTS BASE_URL TOTALS: one stream of EVENTS events through the variant's
+# nginx under callgrind; its total Ir appended to TOTALS
+cg_events() {
+    local variant=$1 e=$2 url=$3 totals=$4 dir=$out/run/$1 cgout pid got tag
+    tag=${totals#p3_event}
+    cgout=$out/callgrind.events${tag%_totals.txt}.$variant.$e.out
+    valgrind --tool=callgrind --callgrind-out-file="$cgout" \
+        "$nginx_bin" -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" \
+        >>"$dir/valgrind.log" 2>&1 &
+    pid=$!
+    started+=("$pid")
+    wait_port "${PORT[$variant]}" "$pid" || die "nginx under valgrind did not start"
+    got=$(curl -skN --max-time 120 "$url/sse?n=$e&rate=$P3_EVENT_RATE&size=$SIZE" |
+        grep -c '^data: ' || true)
+    [ "$got" = "$e" ] || say "P3 events: $variant got $got of $e events ($url)"
+    cg_stop "$pid"
+    printf '%s %s %s\n' "$variant" "$e" \
+        "$(sed -n 's/^totals: *//p; s/^summary: *//p' "$cgout" | head -n1 | awk '{print $1}')" \
+        >>"$out/$totals"
+}
+
 if has_part p3; then
     # How the upstream's response is split across nginx's reads depends on timing, which moves
     # a run's count by up to ~0.7 % even without the module: P3_ROUNDS rounds, each with both
@@ -464,28 +490,22 @@ if has_part p3; then
     # Instructions per forwarded event: one stream of E events through nginx + sse_auto and
     # through nginx with proxy_buffering off; per event = (Ir(E2) - Ir(E1)) / (E2 - E1), which
     # leaves out start-up and the request itself. The steal-free twin of P1's latency ratio.
+    # Over plain HTTP, then over TLS (with the module before a change, when BENCH_BEFORE is set).
     say "P3: callgrind, instructions per forwarded event ($P3_EVENTS events at $P3_EVENT_RATE/s)"
     for variant in cg_off cg_module; do
         for e in "$P3_EVENTS_BASE" "$P3_EVENTS"; do
-            dir=$out/run/$variant
-            cgout=$out/callgrind.events.$variant.$e.out
-            valgrind --tool=callgrind --callgrind-out-file="$cgout" \
-                "$nginx_bin" -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" \
-                >>"$dir/valgrind.log" 2>&1 &
-            pid=$!
-            started+=("$pid")
-            wait_port "${PORT[$variant]}" "$pid" || die "nginx under valgrind did not start"
-            got=$(curl -sN --max-time 120 \
-                "http://127.0.0.1:${PORT[$variant]}/sse?n=$e&rate=$P3_EVENT_RATE&size=$SIZE" |
-                grep -c '^data: ' || true)
-            [ "$got" = "$e" ] || say "P3 events: $variant got $got of $e events"
-            cg_stop "$pid"
-            printf '%s %s %s\n' "$variant" "$e" \
-                "$(sed -n 's/^totals: *//p; s/^summary: *//p' "$cgout" | head -n1 | awk '{print $1}')" \
-                >>"$out/p3_event_totals.txt"
+            cg_events "$variant" "$e" "http://127.0.0.1:${PORT[$variant]}" p3_event_totals.txt
         done
     done
     cat "$out/p3_event_totals.txt" >&2
+    say "P3: callgrind, instructions per forwarded event over TLS"
+    for variant in cg_off "${cg_before[@]}" cg_module; do
+        for e in "$P3_EVENTS_BASE" "$P3_EVENTS"; do
+            cg_events "$variant" "$e" "https://127.0.0.1:$(tls_port "${PORT[$variant]}")" \
+                p3_event_tls_totals.txt
+        done
+    done
+    cat "$out/p3_event_tls_totals.txt" >&2
 fi
 
 # --- P4: 10,000 streams, two workers ----------------------------------------------------------
