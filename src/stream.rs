@@ -55,8 +55,6 @@ pub struct Ctx {
     stream: *mut Stream,
     /// What the metrics need at the stream's end; `kind` is None for other responses.
     meter: Meter,
-    /// When the stream gives its TLS send buffer back.
-    tls: tls::Idle,
 }
 
 /// A stream as the metrics see it.
@@ -113,7 +111,6 @@ impl Ctx {
                 noted: None,
                 finalize: None,
             },
-            tls: tls::Idle::new(),
         }
     }
 
@@ -170,7 +167,6 @@ impl Ctx {
                     noted: None,
                     finalize: u.finalize_request,
                 },
-                tls: tls::Idle::new(),
             });
             Ctx::attach(r, ctx);
         }
@@ -338,17 +334,20 @@ pub fn init() {
 extern "C" fn body_filter(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) -> ngx_int_t {
     // SAFETY: nginx passes a valid request to every body filter.
     match unsafe { Ctx::get(&*r) } {
-        Some(ctx) if ctx.read_timeout.is_some() => stream_body_filter(ctx, r, chain),
+        Some(ctx) if ctx.read_timeout.is_some() => stream_body_filter(ctx.stream, r, chain),
         // not a stream: nothing more than this lookup for every other response
         _ => next_body_filter(r, chain),
     }
 }
 
 /// The body filter of a stream: event boundaries for heartbeats and draining, then the TLS
-/// send buffer.
+/// send buffer. Out of line, so that other responses pay only for the lookup above.
 #[inline(never)]
-fn stream_body_filter(ctx: &Ctx, r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) -> ngx_int_t {
-    let (stream, idle) = (ctx.stream, ptr::from_ref(&ctx.tls));
+fn stream_body_filter(
+    stream: *mut Stream,
+    r: *mut ngx_http_request_t,
+    chain: *mut ngx_chain_t,
+) -> ngx_int_t {
     // SAFETY: null or the request's Stream; the module's own code is the only user of it,
     // and never re-enters this filter while holding it.
     let rc = match unsafe { stream.as_mut() } {
@@ -356,9 +355,8 @@ fn stream_body_filter(ctx: &Ctx, r: *mut ngx_http_request_t, chain: *mut ngx_cha
         None => next_body_filter(r, chain),
     };
     if rc != Status::NGX_ERROR.into() {
-        // SAFETY: the request is alive: nothing finalizes it inside its output filters; idle
-        // is in its context, in the request pool.
-        unsafe { tls::after_write(&*r, &*idle) };
+        // SAFETY: the request is alive: nothing finalizes it inside its output filters.
+        unsafe { tls::release_send_buffer(&*r) };
     }
     rc
 }
@@ -588,9 +586,7 @@ unsafe extern "C" fn finalize(r: *mut ngx_http_request_t, rc: ngx_int_t) {
 extern "C" fn ended(data: *mut c_void) {
     // SAFETY: registered in create() with the Ctx as data; the pool, the request in it and
     // the request's connection still exist while pool cleanups run.
-    let ctx = unsafe { &*data.cast::<Ctx>() };
-    ctx.tls.stop();
-    let m = &ctx.meter;
+    let m = unsafe { &(*data.cast::<Ctx>()).meter };
     // SAFETY: as above; null only for contexts that are not streams.
     let (Some(kind), Some(r)) = (m.kind, unsafe { m.request.as_ref() }) else {
         return;

@@ -1,7 +1,7 @@
 //! The parts of sse_auto that do not touch nginx (the stream decision, media-type matching, event
-//! boundaries, the timeout rule, the stream metrics, when a TLS stream's send buffer goes
-//! back): unit-tested, fuzzed and benchmarked on their own. Everything here is allocation-free
-//! on the request path (the metrics' rendering serves only the status location).
+//! boundaries, the timeout rule, the stream metrics): unit-tested, fuzzed and benchmarked on
+//! their own. Everything here is allocation-free on the request path (the metrics' rendering
+//! serves only the status location).
 
 pub mod boundary;
 pub mod decision;
@@ -12,4 +12,3 @@ pub mod metrics;
 #[doc(hidden)]
 pub mod reference;
 pub mod timeout;
-pub mod tls_buffer;
