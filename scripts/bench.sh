@@ -302,7 +302,8 @@ rotate() {
 # --- P1: latency ------------------------------------------------------------------------------
 
 if has_part p1; then
-    for s in sse_auto "${before[@]}" buffering_off stock caddy haproxy; do start "$s"; done
+    proxies=(sse_auto "${before[@]}" buffering_off stock caddy haproxy)
+    for s in "${proxies[@]}"; do start "$s"; done
     scen=(direct sse_auto buffering_off stock caddy haproxy)
     # Stock nginx holds events until the response ends: it gets finite streams (2 s at 1 stream,
     # 10 s at many), and the client reconnects; the others get endless streams.
@@ -321,7 +322,7 @@ if has_part p1; then
             fi
         done
         if [ "$r" -le "$P1_TLS_ROUNDS" ]; then
-            for s in $(rotate "$r" sse_auto "${before[@]}" buffering_off stock caddy haproxy); do
+            for s in $(rotate "$r" "${proxies[@]}"); do
                 if [ "$s" = stock ]; then
                     load "p1-tls-$s-r$r" "p1_tls_${s}_r$r.json" \
                         --url "$(url_of "$s" "$q1stock" tls)" --reconnect --open-timeout 3 \
@@ -363,7 +364,7 @@ if has_part p1; then
             sleep 2
         done
     done
-    for s in sse_auto "${before[@]}" buffering_off stock caddy haproxy; do stop "$s"; done
+    for s in "${proxies[@]}"; do stop "$s"; done
 fi
 
 # --- P2: memory per held stream ---------------------------------------------------------------
@@ -421,18 +422,24 @@ cg_stop() {
     wait "$pid" 2>/dev/null || true
 }
 
-# cg_events VARIANT EVENTS BASE_URL TOTALS: one stream of EVENTS events through the variant's
-# nginx under callgrind; its total Ir appended to TOTALS
-cg_events() {
-    local variant=$1 e=$2 url=$3 totals=$4 dir=$out/run/$1 cgout pid got tag
-    tag=${totals#p3_event}
-    cgout=$out/callgrind.events${tag%_totals.txt}.$variant.$e.out
-    valgrind --tool=callgrind --callgrind-out-file="$cgout" \
+# cg_start VARIANT CGOUT: the variant's nginx under callgrind, listening; its pid in $pid
+cg_start() {
+    local dir=$out/run/$1
+    valgrind --tool=callgrind --callgrind-out-file="$2" \
         "$nginx_bin" -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" \
         >>"$dir/valgrind.log" 2>&1 &
     pid=$!
     started+=("$pid")
-    wait_port "${PORT[$variant]}" "$pid" || die "nginx under valgrind did not start"
+    wait_port "${PORT[$1]}" "$pid" || die "nginx under valgrind did not start"
+}
+
+# cg_events VARIANT EVENTS BASE_URL TOTALS: one stream of EVENTS events through the variant's
+# nginx under callgrind; its total Ir appended to TOTALS
+cg_events() {
+    local variant=$1 e=$2 url=$3 totals=$4 cgout got tag
+    tag=${totals#p3_event}
+    cgout=$out/callgrind.events${tag%_totals.txt}.$variant.$e.out
+    cg_start "$variant" "$cgout"
     got=$(curl -skN --max-time 120 "$url/sse?n=$e&rate=$P3_EVENT_RATE&size=$SIZE" |
         grep -c '^data: ' || true)
     [ "$got" = "$e" ] || say "P3 events: $variant got $got of $e events ($url)"
@@ -452,14 +459,8 @@ if has_part p3; then
     for round in $(seq "$P3_ROUNDS"); do
     for variant in cg_plain cg_module; do
         for n in 0 "$P3_REQUESTS" "u$P3_REQUESTS"; do
-            dir=$out/run/$variant
             cgout=$out/callgrind.$variant.$n.out
-            valgrind --tool=callgrind --callgrind-out-file="$cgout" \
-                "$nginx_bin" -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" \
-                >>"$dir/valgrind.log" 2>&1 &
-            pid=$!
-            started+=("$pid")
-            wait_port "${PORT[$variant]}" "$pid" || die "nginx under valgrind did not start"
+            cg_start "$variant" "$cgout"
             case $n in
             u*) "$bench" plain --url "http://127.0.0.1:${PORT[$variant]}/plain?size=1024&unsized=1" \
                     --requests "${n#u}" --out "$out/p3_${variant}_unsized.json" 2>>"$log" \
