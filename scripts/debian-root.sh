@@ -56,8 +56,13 @@ mount_in() {
 
 if [ ! -f "$root/.debootstrap-done" ]; then
     command -v debootstrap >/dev/null || {
+        # (the lists may be older than the archive: updated once when the install fails)
         DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
-            --no-install-recommends debootstrap >/dev/null
+            --no-install-recommends debootstrap >/dev/null 2>&1 || {
+            apt-get -o DPkg::Lock::Timeout=300 update -qq
+            DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
+                --no-install-recommends debootstrap >/dev/null
+        }
     }
     uri=$(mirror)
     echo "debian-root: debootstrap $dist from $uri into $root" >&2

@@ -1,12 +1,15 @@
 #!/usr/bin/perl
 
 # Tests for sse-auto-install in the REAL system nginx (Debian's, /usr/sbin/nginx): installed
-# from a release folder, nginx -t passes, nginx is reloaded and an existing site's plain
-# proxy_pass streams events live; uninstalled, /etc/nginx is byte for byte as before (hashes)
-# and the same request is held again (the control; held before installing too). Around that:
-# a second install changes nothing; --dry-run and a user without write access change
-# nothing; a configuration that fails nginx -t already is refused untouched; a module of
-# another nginx version that fails to load is rolled back with nginx's message; the Debian
+# from a release folder as a local package pinned to this nginx (sse-auto-local, Depends:
+# nginx-abi-*) that owns the module and its load line, reached through an include glob;
+# nginx -t passes, nginx is reloaded and an existing site's plain proxy_pass streams events
+# live; uninstalled, /etc/nginx is byte for byte as before (hashes), the package is gone and
+# the same request is held again (the control; held before installing too). Around that:
+# a second install changes nothing; --dry-run (which shows the package) and a user without
+# write access change nothing; a configuration that fails nginx -t already is refused
+# untouched; a module of another nginx version that fails to load is rolled back with nginx's
+# message, package and all; the Debian
 # package, installed first, is seen and the module is not loaded twice.
 #
 # Modifies the system: runs only as root with TEST_SSE_INSTALL_FROM=<release folder with the
@@ -39,6 +42,7 @@ select STDOUT; $| = 1;
 
 my $INSTALL = "$FindBin::Bin/../../packaging/sse-auto-install";
 my $SO = '/usr/lib/nginx/modules/ngx_http_sse_auto_module.so';
+my $LOAD = '/usr/lib/nginx/modules/ngx_http_sse_auto_module.load';
 my $ENABLED = '/etc/nginx/modules-enabled/50-mod-http-sse-auto.conf';
 my $SITE = '/etc/nginx/conf.d/sse-auto-install-test.conf';
 my $BROKEN = '/etc/nginx/conf.d/sse-auto-install-broken.conf';
@@ -91,7 +95,7 @@ server {
 }
 EOF
 
-$t->plan(31);
+$t->plan(35);
 
 ###############################################################################
 
@@ -104,9 +108,10 @@ held_ok(get(), 'before install: events held');
 # --dry-run: every step printed, nothing changed
 
 ($rc, $out) = sh("$INSTALL --from $from --dry-run");
-ok($rc == 0 && $out =~ /would: copy .*\Q$SO\E/ && $out =~ /would: enable it: \Q$ENABLED\E/,
-	'--dry-run: says what it would do') or diag($out);
-ok(etc_hashes() eq $before && !-e $SO, '--dry-run: nothing changed');
+ok($rc == 0 && $out =~ /would: make the package sse-auto-local \S+ of \Q$SO\E and \Q$LOAD\E/
+	&& $out =~ /would: enable it: \Q$ENABLED\E/, '--dry-run: says what it would do') or diag($out);
+like($out, qr/^ +Depends: nginx-abi-\S+$/m, '--dry-run: shows the package, pinned to nginx\'s ABI');
+ok(etc_hashes() eq $before && !-e $SO && !local_pkg(), '--dry-run: nothing changed');
 
 # a user without write access: refused, nothing changed
 
@@ -134,7 +139,8 @@ SKIP: {
 	isnt($rc, 0, 'module of another version: exit code non-zero');
 	like($out, qr/module "[^"]+" version \d+ instead of \d+/, 'nginx\'s message shown')
 		or diag($out);
-	ok(etc_hashes() eq $before && !-e $SO, 'rolled back: configuration byte-identical, no module');
+	ok(etc_hashes() eq $before && !-e $SO && !-e $LOAD && !local_pkg(),
+		'rolled back: configuration byte-identical, no module, no package');
 }
 
 # install
@@ -146,7 +152,13 @@ like($out, qr/nginx -t: the configuration with sse_auto is ok/, 'install: nginx 
 like($out, qr/reloaded/, 'install: says it reloaded nginx');
 ok(replaced(@old), 'install: nginx reloaded');
 ok(-f $SO && -f $ENABLED && !-l $ENABLED, 'module and the modules-enabled file in place');
-like(read_text($ENABLED) // '', qr/^load_module \Q$SO\E;$/m, 'enabled by its load_module line');
+my $glob = 'include /usr/lib/nginx/modules/ngx_http_sse_auto_module[.]load;';
+ok(index(read_text($ENABLED) // '', "\n$glob\n") >= 0, 'enabled by an include glob');
+like(read_text($LOAD) // '', qr/^load_module \Q$SO\E;$/m, 'its load line next to the module');
+like(local_pkg() // '', qr/^\S+\+nginx[\d.]+ Depends: nginx-abi-[\d.]+-\d+$/,
+	'the local package, pinned to nginx\'s ABI');
+like(`dpkg-query -S $SO $LOAD 2>&1`, qr/^sse-auto-local: \Q$SO\E\nsse-auto-local: \Q$LOAD\E$/m,
+	'the package owns the module and its load line');
 my $installed = etc_hashes();
 
 my $r = get_live();
@@ -172,7 +184,7 @@ ok($rc == 0 && etc_hashes() eq $installed && -f $SO, 'uninstall --dry-run: nothi
 is($rc, 0, 'uninstall') or diag($out);
 ok(replaced(@old), 'uninstall: nginx reloaded');
 is(etc_hashes(), $before, 'uninstalled: /etc/nginx byte-identical to before');
-ok(!-e $SO, 'uninstalled: module gone');
+ok(!-e $SO && !-e $LOAD && !local_pkg(), 'uninstalled: module, load line and package gone');
 held_ok(get(), 'uninstalled: events held again');
 
 ($rc, $out) = sh("$INSTALL --uninstall");
@@ -220,6 +232,12 @@ END {
 }
 
 ###############################################################################
+
+# the local package's version and Depends when it is installed
+sub local_pkg {
+	my $s = `dpkg-query -W -f='\${db:Status-Abbrev}|\${Version} Depends: \${Depends}' sse-auto-local 2>/dev/null`;
+	return $s =~ /^ii *\|(.*)/ ? $1 : undef;
+}
 
 # every file under /etc/nginx with its sha256 (links by their target)
 sub etc_hashes {
