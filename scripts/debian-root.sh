@@ -19,6 +19,22 @@ shift
 [ "$(id -u)" -eq 0 ] || { echo "debian-root: needs root (debootstrap, chroot, mount)" >&2; exit 1; }
 
 root=$repo/target/debian-root/$dist
+# DEBIAN_ROOT_COPY=<name>: the command gets a fresh copy of the root (target/debian-root/<name>),
+# for tests that change the root itself (an upgrade to the next release); the cached root
+# stays as it is. DEBIAN_ROOT_HOST=1: the command runs on this machine, not chrooted, with
+# DEBIAN_ROOT=<the root> (it acts on the root from outside while the mounts are up).
+if [ -n "${DEBIAN_ROOT_COPY:-}" ]; then
+    DEBIAN_ROOT_COPY='' DEBIAN_ROOT_HOST='' "$0" "$dist" true
+    copy=$repo/target/debian-root/$DEBIAN_ROOT_COPY
+    # never rm -rf through a mount (the repository is bind-mounted at /src while in use)
+    if grep -q " $copy/" /proc/mounts; then
+        echo "debian-root: something is still mounted under $copy: not removed" >&2
+        exit 1
+    fi
+    rm -rf "$copy"
+    cp -a "$root" "$copy"
+    root=$copy
+fi
 # what deb.sh and t/deb need inside: the release's nginx and its tree, the Debian build tools,
 # its Rust, libclang for bindgen, and the test's perl, curl and openssl
 # (DEBIAN_ROOT_PACKAGES: another list, e.g. for a root that only runs a release's module)
@@ -101,5 +117,9 @@ if [ "$(cat "$root/.packages" 2>/dev/null)" != "$want" ]; then
     echo "debian-root: packages installed in $((SECONDS - start)) s" >&2
 fi
 
+if [ "${DEBIAN_ROOT_HOST:-0}" = 1 ]; then
+    DEBIAN_ROOT=$root "$@"
+    exit
+fi
 # the caller's environment for the command: what it passes with env NAME=value
 in_root "$@"
