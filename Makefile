@@ -13,7 +13,7 @@ PATHS = ./scripts/paths.sh
 .PHONY: help build paths test test-unit test-nginx test-nginx-build test-matrix lint demo demo-check
 .PHONY: test-forks deb-openresty test-deb-openresty asan fuzz-stack fuzz-core deb test-deb test-slow soak bench bench-full clean
 .PHONY: module-for test-module-for dist test-dist release test-release check-floor
-.PHONY: test-nginx-suite test-install heap-breakdown
+.PHONY: test-nginx-suite test-install test-upgrade heap-breakdown
 
 # make test-matrix MATRIX="debian trixie" runs a part of it
 MATRIX ?= vendored nginx-build nginx-1.24 nginx-1.30 nginx-1.31 debian trixie
@@ -49,6 +49,7 @@ help:
 	@echo "make check-floor   no .so built under target/ needs glibc newer than 2.17"
 	@echo "make test-nginx-suite  nginx's own tests without and with the module, per test"
 	@echo "make test-install  sse-auto-install in the system's Debian nginx (root)"
+	@echo "make test-upgrade  upgrades with the module installed: Debian 11 -> 12, container image, binary (root)"
 	@echo "make dist       sse-auto-<version>.tar.gz with the crates vendored (offline builds)"
 	@echo "make test-dist  build nginx and the module from that tarball without network"
 
@@ -195,6 +196,13 @@ test-install:
 		TEST_SSE_DEB="$(firstword $(wildcard $(CURDIR)/target/deb/libnginx-mod-http-sse-auto_*_amd64.deb))" \
 		TEST_SSE_OPENRESTY_PREFIX="$(firstword $(wildcard $(CURDIR)/target/matrix/openresty-1.27/prefix))" \
 		$(PROVE) -I t/lib t/install/
+
+# upgrades with the module installed (root): Debian 11 -> 12 (apt-get full-upgrade) in a
+# copy of the Debian 11 root, a container's image replaced under its configuration volume,
+# a binary replaced in place (scripts/test-upgrade.sh, t/upgrade/)
+test-upgrade:
+	./scripts/deps.sh test
+	./scripts/test-upgrade.sh
 
 # every module .so built under target/ (make build, the matrix, module-for, release, deb)
 check-floor:

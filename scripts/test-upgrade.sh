@@ -26,7 +26,7 @@ DEBIAN_ROOT_PACKAGES="ca-certificates nginx perl curl openssl" DEBIAN_ROOT_COPY=
     DEBIAN_ROOT_HOST=1 ./scripts/debian-root.sh bullseye \
     env TEST_SSE_UPGRADE_FROM="/src${from#"$repo"}" \
     ${TEST_SSE_UPGRADE_INSTALLER:+TEST_SSE_UPGRADE_INSTALLER="$TEST_SSE_UPGRADE_INSTALLER"} \
-    prove -I t/lib t/upgrade/debian.t || rc=1
+    prove -v -I t/lib t/upgrade/debian.t || rc=1
 # the copy goes (about 400 MB), never through a mount
 grep -q " $copy/" /proc/mounts || rm -rf "$copy"
 exit $rc

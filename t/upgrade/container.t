@@ -7,9 +7,9 @@
 # the image's modules/ folder and one include glob in the volume's nginx.conf. A new image
 # (another version, the same volume): nginx -t passes, nginx starts and serves, events are held
 # (the module went with the old image), --check says why; the installer in the new image: live
-# again, "sse_auto off" holds them (the control). The binary replaced in place instead (a build
-# of its own, modules/ kept): nginx -t fails, --check names the mismatch, the installer mends
-# it. Uninstalled: the volume's nginx.conf byte-identical.
+# again, "sse_auto off" holds them (the control). The old image's binary replaced in place by
+# the new version instead (a build of its own, modules/ kept): nginx -t fails, --check names the
+# mismatch, the installer mends it. Uninstalled: the volume's nginx.conf byte-identical.
 #
 # TEST_SSE_IMAGE_A, TEST_SSE_IMAGE_B: two --with-compat nginx binaries of different versions
 # (scripts/test-upgrade.sh: the release's builds of 1.18.0 and 1.24.0); TEST_SSE_UPGRADE_FROM:
@@ -105,30 +105,38 @@ held_ok(get(), 'sse_auto off: events held (control)');
 write_text("$d/volume/nginx.conf", read_text("$d/volume/nginx.conf") =~ s/ sse_auto off;//r);
 stop($new);
 
-# the binary replaced in place (modules/ kept): the mismatch named, then mended
+# the old image's binary replaced in place by the new version (modules/ kept, as a build of
+# its own upgraded with make install): the mismatch named, then mended
 
-system("cp $A $new$P/sbin/nginx") == 0 or die;
-($rc, $out) = sh("chroot $new $P/sbin/nginx -t");
-ok($rc != 0 && $out =~ /version \d+ instead of \d+/, "binary replaced in place by $va: nginx -t fails")
+my $img_a = $img;
+system("cp $B $img_a$P/sbin/nginx") == 0 or die;
+libs($img_a, $B);
+($rc, $out) = sh("chroot $img_a $P/sbin/nginx -t");
+ok($rc != 0 && $out =~ /version 1018000 instead of 1024000/, "binary replaced in place by $vb: nginx -t fails")
 	or diag($out);
-($rc, $out) = sh("$INSTALL --root $new --nginx $P/sbin/nginx --check");
-ok($rc != 0 && $out =~ /not working: the module enabled here was made for nginx \Q$vb\E and this nginx is \Q$va\E/,
+($rc, $out) = sh("$INSTALL --root $img_a --nginx $P/sbin/nginx --check");
+ok($rc != 0 && $out =~ /not working: the module enabled here was made for nginx \Q$va\E and this nginx is \Q$vb\E/,
 	'--check names the mismatch') or diag($out);
-($rc, $out) = sh("$INSTALL --root $new --nginx $P/sbin/nginx --from $from --no-reload");
-ok($rc == 0 && $out =~ /replacing it/, 'the installer mends it') or diag($out);
-($rc, $out) = sh("chroot $new $P/sbin/nginx -t");
+($rc, $out) = sh("$INSTALL --root $img_a --nginx $P/sbin/nginx --from $from --no-reload");
+ok($rc == 0 && $out =~ /made for nginx \Q$va\E, this nginx is nginx\/\Q$vb\E: replacing it/,
+	'the installer mends it') or diag($out);
+($rc, $out) = sh("chroot $img_a $P/sbin/nginx -t");
 is($rc, 0, 'nginx -t passes again') or diag($out);
-start($new);
+start($img_a);
 streams_ok(get(), "mended: events live");
-stop($new);
+stop($img_a);
 
 # uninstalled: the volume as it was
 
-($rc, $out) = sh("$INSTALL --root $new --nginx $P/sbin/nginx --uninstall");
+($rc, $out) = sh("$INSTALL --root $img_a --nginx $P/sbin/nginx --uninstall");
 is($rc, 0, 'uninstalled') or diag($out);
 is(read_text("$d/volume/nginx.conf"), $before, 'the volume\'s nginx.conf byte-identical');
-ok(!-e "$new$P/modules/ngx_http_sse_auto_module.so"
-	&& !-e "$new$P/modules/ngx_http_sse_auto_module.load", 'module and load line gone');
+ok(!-e "$img_a$P/modules/ngx_http_sse_auto_module.so"
+	&& !-e "$img_a$P/modules/ngx_http_sse_auto_module.load", 'module and load line gone');
+
+# the images' error logs are the ones Test::Nginx checks for alerts
+system("cat $d/image-*$P/logs/error.log > $d/error.log 2>/dev/null");
+undef $t;
 
 ###############################################################################
 
@@ -139,13 +147,21 @@ sub image {
 	mkdir $r;
 	mkdir "$r$_" for qw{ /etc /tmp /usr /usr/local }, $P, "$P/sbin", "$P/logs", "$P/modules";
 	chmod 01777, "$r/tmp";
+	mkdir "$r/dev";
+	system("mknod -m 666 $r/dev/null c 1 3") == 0 or die "mknod failed\n";
 	system("cp $bin $r$P/sbin/nginx") == 0 or die;
-	for my $lib (`ldd $bin` =~ m{(/\S+)}g) {
-		system("mkdir -p $r\$(dirname $lib) && cp -L $lib $r$lib") == 0 or die;
-	}
+	libs($r, $bin);
 	write_text("$r/etc/passwd", "root:x:0:0::/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n");
 	write_text("$r/etc/group", "root:x:0:\nnogroup:x:65534:\n");
 	return $r;
+}
+
+# the libraries of the binary and of the modules (an image has its whole libc)
+sub libs {
+	my ($r, $bin) = @_;
+	for my $lib (map { `ldd $_` =~ m{(/\S+)}g } $bin, glob("$from/*.so")) {
+		system("mkdir -p $r\$(dirname $lib) && cp -L $lib $r$lib") == 0 or die;
+	}
 }
 
 # the volume: the image's conf/ is a link to it (a bind mount in a container)
@@ -157,9 +173,8 @@ sub mount_volume {
 }
 
 END {
+	local $?;
 	system("umount $_") for reverse our @mounts;
-	# the images' error logs are the ones Test::Nginx checks for alerts
-	system("cat $d/volume/../image-*$P/logs/error.log > $d/error.log 2>/dev/null");
 }
 
 sub conf {

@@ -164,6 +164,7 @@ stop();
 
 # the root's error log is the one Test::Nginx checks for alerts
 system("cp $R/var/log/nginx/error.log $d/error.log");
+undef $t;
 
 sub site {
 	my ($port, $extra) = @_;
