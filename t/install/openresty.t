@@ -49,7 +49,7 @@ my $INSTALL = "$FindBin::Bin/../../packaging/sse-auto-install";
 my ($MAIN, $armed, $cleaned) = ($$, 0, 0);
 
 my $t = Test::Nginx->new()->has(qw/http proxy http_ssl/)
-	->has_daemon('openssl')->has_daemon('curl')->plan(12);
+	->has_daemon('openssl')->has_daemon('curl')->plan(13);
 my $d = $t->testdir();
 my ($listen, $backend) = (port(8443), port(8081));
 
@@ -102,12 +102,15 @@ held_ok(get(), 'before install: events held');
 
 ($rc, $out) = sh("$INSTALL --nginx $bin --from $from");
 is($rc, 0, 'install') or diag($out);
-like($out, qr/enable it: 'load_module \Q$so\E;' at the top of \Q$conf\E/,
-	'enabled by a load_module line at the top of nginx.conf');
+(my $load = $so) =~ s/\.so$/.load/;
+(my $glob = $so) =~ s/\.so$/[.]load/;
+like($out, qr/enable it: 'include \Q$glob\E;' at the top of \Q$conf\E/,
+	'enabled by an include glob at the top of nginx.conf');
 like($out, qr/reloaded: \S+ -s reload/, 'the running OpenResty reloaded');
 my @lines = split /\n/, read_text($conf);
 like($lines[0], qr/^# sse_auto: added by sse-auto-install/, 'the line is marked');
-is($lines[1], "load_module $so;", 'and loads the module');
+is($lines[1], "include $glob;", 'and includes the load line next to the module');
+like(read_text($load) // '', qr/^load_module \Q$so\E;$/m, 'which loads it');
 
 sleep(1);
 streams_ok(get_live(), 'installed: events arrive live', ms => 50);
@@ -120,7 +123,7 @@ ok($rc == 0 && sha($conf) eq $installed && $out =~ /nothing to do/, 'twice: noth
 ($rc, $out) = sh("$INSTALL --nginx $bin --uninstall");
 is($rc, 0, 'uninstall') or diag($out);
 is(sha($conf), $before, 'uninstalled: nginx.conf byte-identical');
-ok(!-e $so, 'uninstalled: module gone');
+ok(!-e $so && !-e $load, 'uninstalled: module and load line gone');
 sleep(1);
 held_ok(get(), 'uninstalled: events held again');
 

@@ -136,6 +136,7 @@ ok(!-e "$img_a$P/modules/ngx_http_sse_auto_module.so"
 
 # the images' error logs are the ones Test::Nginx checks for alerts
 system("cat $d/image-*$P/logs/error.log > $d/error.log 2>/dev/null");
+umount_all();
 undef $t;
 
 ###############################################################################
@@ -172,9 +173,14 @@ sub mount_volume {
 	push our @mounts, "$r$P/conf";
 }
 
+sub umount_all {
+	system("umount $_") for reverse our @mounts;
+	@mounts = ();
+}
+
 END {
 	local $?;
-	system("umount $_") for reverse our @mounts;
+	umount_all();
 }
 
 sub conf {
