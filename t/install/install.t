@@ -95,7 +95,7 @@ server {
 }
 EOF
 
-$t->plan(35);
+$t->plan(37);
 
 ###############################################################################
 
@@ -193,6 +193,21 @@ ok($rc == 0 && $out =~ /nothing to do/, 'uninstall again: nothing to do') or dia
 ($rc, $out) = sh("$INSTALL --check");
 ok($rc != 0 && $out =~ /not loaded/, '--check: not loaded') or diag($out);
 
+# an install of the installer before it made packages (the module as a loose file, a
+# load_module line): converted to the package and the include line, then uninstalled
+
+my $file = this_file();
+system('mkdir', '-p', '/usr/lib/nginx/modules') == 0 or die "cannot make the modules folder\n";
+system('cp', "$from/$file", $SO) == 0 or die "cannot copy $file\n";
+write_text($ENABLED, "# sse_auto: added by sse-auto-install (sse-auto-install --uninstall"
+	. " removes this file)\nload_module $SO;\n");
+($rc, $out) = sh("$INSTALL --from $from");
+ok($rc == 0 && defined local_pkg() && index(read_text($ENABLED) // '', "\n$glob\n") >= 0,
+	'an earlier loose install: converted to the package and the include line') or diag($out);
+($rc, $out) = sh("$INSTALL --uninstall");
+ok($rc == 0 && etc_hashes() eq $before && !-e $SO && !local_pkg(),
+	'converted, then uninstalled: byte-identical, nothing left') or diag($out);
+
 # the Debian package installed first: seen, the module is not loaded twice
 
 SKIP: {
@@ -242,6 +257,14 @@ sub local_pkg {
 # every file under /etc/nginx with its sha256 (links by their target)
 sub etc_hashes {
 	return `find /etc/nginx \\( -type f -o -type l \\) -print0 | sort -z | xargs -0 sha256sum 2>&1; find /etc/nginx -type l -printf '%p -> %l\\n' | sort`;
+}
+
+# the release folder's module for this nginx
+sub this_file {
+	my $v = `nginx -v 2>&1` =~ m{nginx/(\S+)} ? $1 : return;
+	open my $fh, '<', "$from/manifest.txt" or return;
+	my ($l) = grep { !/^#/ && (split /\t/)[0] eq 'nginx' && (split /\t/)[1] eq $v } <$fh>;
+	return $l ? (split /\t/, $l)[2] : undef;
 }
 
 # a copy of the release folder whose manifest gives this nginx a module of another version

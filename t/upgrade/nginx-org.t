@@ -60,16 +60,16 @@ repo();
 write_text("$R/etc/apt/sources.list.d/nginx-org-style.list", "deb [trusted=yes] file:/repo ./\n");
 unlink "$R/var/log/upgrade-restarts.log";
 
-$t->plan(18);
+$t->plan(19);
 
 ###############################################################################
 
 my ($rc, $out);
 
-($rc, $out) = in_root("$APT update -qq && $APT install -y -q nginx");
-is($rc, 0, "apt-get install nginx ($vo-1~bookworm)") or diag($out);
 mkdir "$R/etc/nginx-test";
 system("cp $d/localhost.crt $d/localhost.key $R/etc/nginx-test/") == 0 or die;
+($rc, $out) = in_root("$APT update -qq && $APT install -y -q nginx");
+is($rc, 0, "apt-get install nginx ($vo-1~bookworm)") or diag($out);
 
 ($rc, $out) = in_root("sh $INSTALL --from $from");
 is($rc, 0, 'installed') or diag($out);
@@ -115,8 +115,15 @@ write_text("$R$P/conf/nginx.conf", read_text("$R$P/conf/nginx.conf") =~ s/(locat
 sleep(1);
 held_ok(get($listen), 'sse_auto off: events held (control)');
 
+# a site names an sse_auto directive: uninstalling would break it, so it is refused and the
+# package put back; without the directive, uninstalled
 ($rc, $out) = in_root("sh $INSTALL --uninstall");
-is($rc, 0, 'uninstalled') or diag($out);
+ok($rc != 0 && $out =~ /unknown directive "sse_auto"/ && local_pkg() =~ /nginx-r\Q$vn\E$/,
+	'uninstall with a site using sse_auto: refused, package put back') or diag($out);
+write_text("$R$P/conf/nginx.conf", read_text("$R$P/conf/nginx.conf") =~ s/ sse_auto off;//r);
+($rc, $out) = in_root("sh $INSTALL --uninstall");
+ok($rc == 0 && !defined local_pkg() && !-e "$R$P/modules/ngx_http_sse_auto_module.so",
+	'uninstalled') or diag($out);
 
 ###############################################################################
 
