@@ -6,7 +6,7 @@ PROVE     ?= prove
 NGINX_TESTS ?=
 PROVE_JOBS ?= 1
 
-PATHS = ./scripts/paths.sh
+PATHS = ./scripts/build/paths.sh
 
 
 .PHONY: openresty
@@ -19,54 +19,57 @@ PATHS = ./scripts/paths.sh
 MATRIX ?= vendored nginx-build nginx-1.24 nginx-1.30 nginx-1.31 debian trixie
 
 help:
-	@echo "make build      build the module and the vendored nginx used by the tests"
-	@echo "make paths      print nginx=<path> and module=<path>"
-	@echo "make test       install missing Debian packages, build, cargo test, prove t/"
-	@echo "make demo       run the side-by-side demo (http://127.0.0.1:8090/)"
-	@echo "make lint       cargo fmt --check and cargo clippy -D warnings"
-	@echo "make demo-check the demo page in headless Chromium, with a screenshot"
-	@echo "make asan       the suite against an AddressSanitizer build of nginx"
-	@echo "make fuzz-stack differential stream + configuration fuzzer under ASan (FUZZ_SEED=,"
-	@echo "                FUZZ_CASES=, FUZZ_SECONDS=180, FUZZ_ONLY= to replay one case;"
-	@echo "                NGINX=<binary> MODULE=<.so> another nginx, e.g. Tengine)"
-	@echo "make deb-openresty  openresty-sse-auto for OpenResty's deb (OPENRESTY=1.27.1.2)"
-	@echo "make test-forks Tengine, vanilla nginx 1.24.0, Angie: each refuses the others' modules"
-	@echo "make fuzz-core  cargo-fuzz / libFuzzer on sse-auto-core's parsers (FUZZ_CORE_SECONDS=60)"
-	@echo "make soak       2,000 streams with faults and reloads (SOAK_SECONDS=600)"
-	@echo "make bench      quick SSE benchmark vs proxy_buffering off, Caddy, HAProxy (bench-full)"
-	@echo "make heap-breakdown  nginx's heap per held HTTPS stream by allocation site (massif)"
-	@echo "make deb        build libnginx-mod-http-sse-auto_<version>-1_amd64.deb for Debian's nginx"
-	@echo "make test-deb   build the .deb and test it in the system nginx (root; changes the system)"
-	@echo "make test-nginx-build  the suite against nginx's own build (--add-dynamic-module)"
-	@echo "make test-matrix        the suite against every supported nginx (MATRIX=...;"
-	@echo "                        also openresty-1.27 openresty-1.29, openresty OPENRESTY_BUNDLE=...)"
-	@echo "make openresty OPENRESTY_SRC=<unpacked bundle>  the .so for OpenResty (packaging flags)"
-	@echo "make module-for NGINX=<binary> [NGINX_SRC=<.tar.gz or dir>]  the .so for that nginx"
-	@echo "make test-module-for    module-for on Debian's nginx, OpenResty, nginx.org's build"
-	@echo "make release    prebuilt modules for every nginx users run, SHA256SUMS, manifest"
-	@echo "                (RELEASE_TARGETS=... a part: scripts/release.sh --list)"
-	@echo "make test-release  the release, then its tests here and in Debian 11/13 roots"
-	@echo "make check-floor   no .so built under target/ needs glibc newer than 2.17"
-	@echo "make test-nginx-suite  nginx's own tests without and with the module, per test"
-	@echo "make test-install  sse-auto-install in the system's Debian nginx (root)"
-	@echo "make test-upgrade  upgrades with the module installed: Debian 11 -> 12, container image, binary (root)"
-	@echo "make dist       sse-auto-<version>.tar.gz with the crates vendored (offline builds)"
-	@echo "make test-dist  build nginx and the module from that tarball without network"
+	@echo "make help                this list"
+	@echo "make build               the module (glibc 2.17 floor) and the vendored nginx the tests use"
+	@echo "make paths               print nginx=<path> and module=<path>"
+	@echo "make test                Debian packages, the Python venv, build, test-unit, test-nginx (what CI ends with)"
+	@echo "make test-unit           cargo test and sse-auto-core's differential tests (PROPS_CASES=)"
+	@echo "make test-nginx          prove t/ t/selftest/ against the vendored nginx (NGINX_TESTS=<nginx-tests>)"
+	@echo "make lint                cargo fmt --check, cargo clippy -D warnings, the docs check"
+	@echo "make demo                the side-by-side demo (http://127.0.0.1:8090/)"
+	@echo "make demo-check          the demo page in headless Chromium, with a screenshot"
+	@echo "make test-matrix         the suite against every supported nginx (MATRIX=..., OPENRESTY_BUNDLE=)"
+	@echo "make test-nginx-build    the suite against nginx's own build (--add-dynamic-module)"
+	@echo "make test-slow           90 s of upstream silence and 15 s heartbeats, at real timescales"
+	@echo "make asan                the suite against an AddressSanitizer build of nginx"
+	@echo "make fuzz-stack          differential stream and configuration fuzzer under ASan (FUZZ_SEED=, FUZZ_SECONDS=, NGINX=)"
+	@echo "make fuzz-core           cargo-fuzz / libFuzzer on sse-auto-core's parsers (FUZZ_CORE_SECONDS=60)"
+	@echo "make soak                2,000 streams with faults and reloads (SOAK_SECONDS=600)"
+	@echo "make bench               quick SSE benchmark vs proxy_buffering off, Caddy, HAProxy"
+	@echo "make bench-full          the full benchmark (docs/BENCHMARKS.md)"
+	@echo "make heap-breakdown      nginx's heap per held HTTPS stream by allocation site (massif)"
+	@echo "make openresty           the module for an OpenResty bundle (OPENRESTY_SRC=<unpacked bundle>)"
+	@echo "make module-for          the module for an nginx binary (NGINX=<binary> [NGINX_SRC=<source>])"
+	@echo "make test-module-for     module-for on Debian's nginx, OpenResty, nginx.org's build"
+	@echo "make release             prebuilt modules, SHA256SUMS, manifest, installer (RELEASE_TARGETS=...)"
+	@echo "make test-release        the release twice, its tests here and in Debian 11/13 roots"
+	@echo "make check-floor         no .so built under target/ needs glibc newer than 2.17"
+	@echo "make test-install        sse-auto-install in the system's Debian nginx and in OpenResty (root)"
+	@echo "make test-upgrade        upgrades with the module installed: Debian 11 -> 12, container image, binary (root)"
+	@echo "make deb                 libnginx-mod-http-sse-auto for Debian's nginx (DIST=trixie: in a trixie root)"
+	@echo "make test-deb            the .deb installed, streaming, purged in the system nginx (root)"
+	@echo "make deb-openresty       openresty-sse-auto for OpenResty's deb (OPENRESTY=1.27.1.2)"
+	@echo "make test-deb-openresty  openresty-sse-auto twice, lintian, installed over a stand-in, purged (root)"
+	@echo "make test-forks          Tengine, vanilla nginx 1.24.0, Angie: each refuses the others' modules"
+	@echo "make test-nginx-suite    nginx's own tests without and with the module, per test"
+	@echo "make dist                sse-auto-<version>.tar.gz with the crates vendored (offline builds)"
+	@echo "make test-dist           nginx and the module from that tarball, without network"
+	@echo "make clean               cargo clean"
 
-# the module's .so is linked against glibc 2.17 (scripts/cargo-module.sh, scripts/zig.sh);
+# the module's .so is linked against glibc 2.17 (scripts/build/cargo-module.sh, scripts/build/zig.sh);
 # SSE_AUTO_GLIBC=host links it against this host's glibc instead
 build:
-	./scripts/deps.sh build
+	./scripts/build/deps.sh build
 	$(CARGO) build --release --workspace --exclude ngx_http_sse_auto_module
 	@$(PATHS) >/dev/null
-	@[ "$${SSE_AUTO_GLIBC:-}" = host ] || { eval "$$($(PATHS))"; ./scripts/glibc-floor.sh "$$module"; }
+	@[ "$${SSE_AUTO_GLIBC:-}" = host ] || { eval "$$($(PATHS))"; ./scripts/build/glibc-floor.sh "$$module"; }
 
 paths:
 	@$(PATHS)
 
 test:
-	./scripts/deps.sh test
-	./scripts/venv.sh
+	./scripts/build/deps.sh test
+	./scripts/build/venv.sh
 	$(MAKE) --no-print-directory build
 	$(MAKE) --no-print-directory test-unit test-nginx
 
@@ -87,25 +90,25 @@ test-nginx:
 		t/ $(if $(NGINX_TESTS),,t/selftest/)
 
 test-nginx-build:
-	./scripts/deps.sh test
-	./scripts/venv.sh
-	./scripts/matrix.sh nginx-build
+	./scripts/build/deps.sh test
+	./scripts/build/venv.sh
+	./scripts/test/matrix.sh nginx-build
 
 test-matrix:
-	./scripts/deps.sh test
-	./scripts/venv.sh
-	./scripts/matrix.sh $(MATRIX)
+	./scripts/build/deps.sh test
+	./scripts/build/venv.sh
+	./scripts/test/matrix.sh $(MATRIX)
 
 # OpenResty: make openresty OPENRESTY_SRC=<unpacked openresty-X.Y.Z.W> [OPENRESTY_FLAGS=...]
-# (without OPENRESTY_FLAGS: OpenResty's packaging flags, scripts/openresty.flags)
+# (without OPENRESTY_FLAGS: OpenResty's packaging flags, scripts/build/openresty.flags)
 openresty:
-	./scripts/deps.sh build
-	./scripts/openresty.sh "$(OPENRESTY_SRC)" $(OPENRESTY_FLAGS)
+	./scripts/build/deps.sh build
+	./scripts/build/openresty.sh "$(OPENRESTY_SRC)" $(OPENRESTY_FLAGS)
 
 # real-life timescales: a 90 s silence under the stock 60 s proxy_read_timeout, 15 s
 # heartbeats (about 2.5 minutes)
 test-slow:
-	./scripts/deps.sh test
+	./scripts/build/deps.sh test
 	@eval "$$($(PATHS))"; \
 	TEST_NGINX_BINARY="$$nginx" TEST_NGINX_GLOBALS="load_module $$module;" \
 	$(PROVE) -I t/lib t/slow/
@@ -114,25 +117,25 @@ test-slow:
 SOAK_SECONDS ?= 600
 SOAK_STREAMS ?= 2000
 soak: build
-	@eval "$$($(PATHS))"; python3 scripts/soak.py --nginx "$$nginx" --module "$$module" \
+	@eval "$$($(PATHS))"; python3 scripts/test/soak.py --nginx "$$nginx" --module "$$module" \
 		--seconds $(SOAK_SECONDS) --streams $(SOAK_STREAMS) --json target/soak.json
 
 # SSE benchmarks against proxy_buffering off, stock nginx, Caddy and HAProxy (docs/BENCHMARKS.md)
 bench: build
-	./scripts/bench.sh quick
+	./scripts/bench/bench.sh quick
 
 bench-full: build
-	./scripts/bench.sh full
+	./scripts/bench/bench.sh full
 
 # where the heap of a held HTTPS stream goes, by allocation site, sse_auto vs proxy_buffering off
 heap-breakdown: build
 	$(CARGO) build --release -p sse-bench
-	./scripts/heap-breakdown.sh
+	./scripts/bench/heap-breakdown.sh
 
 asan:
-	./scripts/deps.sh test
-	./scripts/venv.sh
-	./scripts/asan.sh
+	./scripts/build/deps.sh test
+	./scripts/build/venv.sh
+	./scripts/test/asan.sh
 
 # generated upstreams (proxy HTTP/1.0 and 1.1, FastCGI, uwsgi, SCGI), locations and clients
 # (HTTP/1.1, TLS, HTTP/2), each compared with a reference location; random configurations
@@ -140,19 +143,19 @@ asan:
 # NGINX=<binary> [MODULE=<.so>]: another nginx than the ASan build (a fork, e.g. Tengine)
 MODULE ?=
 fuzz-stack:
-	./scripts/deps.sh test
-	NGINX="$(NGINX)" MODULE="$(MODULE)" ./scripts/fuzz-stack.sh
+	./scripts/build/deps.sh test
+	NGINX="$(NGINX)" MODULE="$(MODULE)" ./scripts/test/fuzz-stack.sh
 
 # coverage-guided: cargo-fuzz + libFuzzer on the media-type matcher, the boundary tracker and
 # the type-list parser, against their reference implementations (fuzz/)
 fuzz-core:
-	./scripts/fuzz-core.sh
+	./scripts/test/fuzz-core.sh
 
 # make deb DIST=trixie: for another Debian release's nginx, built inside a root of that release
-# (scripts/debian-root.sh, cached in target/debian-root/)
+# (scripts/package/debian-root.sh, cached in target/debian-root/)
 DIST ?=
 deb:
-	DIST="$(DIST)" ./scripts/deb.sh
+	DIST="$(DIST)" ./scripts/package/deb.sh
 
 # The module for an nginx binary: reads its nginx -V, builds against its source (NGINX_SRC,
 # or Debian's nginx-dev tree for Debian's nginx) with its arguments, proves it loads (nginx -t
@@ -161,37 +164,37 @@ NGINX ?=
 NGINX_SRC ?=
 module-for:
 	@[ -n "$(NGINX)" ] || { echo "usage: make module-for NGINX=/usr/sbin/nginx [NGINX_SRC=<nginx or OpenResty source: .tar.gz or dir>]"; exit 2; }
-	./scripts/module-for.sh "$(NGINX)" $(if $(NGINX_SRC),"$(NGINX_SRC)")
+	./scripts/build/module-for.sh "$(NGINX)" $(if $(NGINX_SRC),"$(NGINX_SRC)")
 
 # Debian's stock nginx (nginx-dev), OpenResty 1.27.1.2 of the matrix (built when missing),
 # nginx 1.31.4 with nginx.org's package arguments (built once, cached)
 test-module-for:
-	./scripts/deps.sh test
+	./scripts/build/deps.sh test
 	$(PROVE) -I t/lib t/module-for/
 
-# Prebuilt modules (scripts/release.sh): one folder, target/prebuilt/sse-auto-<version>/;
+# Prebuilt modules (scripts/release/release.sh): one folder, target/prebuilt/sse-auto-<version>/;
 # the last line is its path
 RELEASE_TARGETS ?=
 release:
-	./scripts/deps.sh build
-	./scripts/release.sh $(RELEASE_TARGETS)
+	./scripts/build/deps.sh build
+	./scripts/release/release.sh $(RELEASE_TARGETS)
 
 # the release built twice (the second time in other directories: the same bytes), its
 # tests (t/release/), and its 1.18.0 and 1.26.3 modules in Debian 11 and 13 roots
 # (t/release-root/, as root)
 test-release:
-	./scripts/deps.sh test
-	./scripts/test-release.sh $(RELEASE_TARGETS)
+	./scripts/build/deps.sh test
+	./scripts/test/test-release.sh $(RELEASE_TARGETS)
 
 # sse-auto-install in this machine's Debian nginx (root; changes the system and restores
 # it): from a release folder with its module (1.22.1) and another version's (1.18.0), and
 # with the Debian package installed first when make test-deb has built it; and in the
 # OpenResty prefix of the matrix's openresty-1.27 entry when it was built
 test-install:
-	./scripts/deps.sh test
+	./scripts/build/deps.sh test
 	@dpkg-query -W -f='$${Status}' nginx 2>/dev/null | grep -q 'ok installed' \
 		|| DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >/dev/null
-	@from=$$(RELEASE_OUT=$(CURDIR)/target/prebuilt-install ./scripts/release.sh nginx-1.18.0 nginx-1.22.1) \
+	@from=$$(RELEASE_OUT=$(CURDIR)/target/prebuilt-install ./scripts/release/release.sh nginx-1.18.0 nginx-1.22.1) \
 		&& TEST_SSE_INSTALL_FROM="$$from" \
 		TEST_SSE_DEB="$(firstword $(wildcard $(CURDIR)/target/deb/libnginx-mod-http-sse-auto_*_amd64.deb))" \
 		TEST_SSE_OPENRESTY_PREFIX="$(firstword $(wildcard $(CURDIR)/target/matrix/openresty-1.27/prefix))" \
@@ -199,40 +202,40 @@ test-install:
 
 # upgrades with the module installed (root): Debian 11 -> 12 (apt-get full-upgrade) in a
 # copy of the Debian 11 root, a container's image replaced under its configuration volume,
-# a binary replaced in place (scripts/test-upgrade.sh, t/upgrade/)
+# a binary replaced in place (scripts/test/test-upgrade.sh, t/upgrade/)
 test-upgrade:
-	./scripts/deps.sh test
-	./scripts/test-upgrade.sh
+	./scripts/build/deps.sh test
+	./scripts/test/test-upgrade.sh
 
 # every module .so built under target/ (make build, the matrix, module-for, release, deb)
 check-floor:
 	@find target \( -path target/debian-root -o -name deps \) -prune -o \
-		-name '*sse_auto_module*.so' -print | sort | xargs -r ./scripts/glibc-floor.sh
+		-name '*sse_auto_module*.so' -print | sort | xargs -r ./scripts/build/glibc-floor.sh
 
 # nginx's own test suite (../shared/sources/nginx-tests-*.tar.gz; skipped without it) run
 # twice, without and with load_module, compared per test; NGINX_TESTS_FILES= a part
 NGINX_TESTS_FILES ?=
 test-nginx-suite:
-	./scripts/deps.sh test
-	./scripts/nginx-tests.sh $(NGINX_TESTS_FILES)
+	./scripts/build/deps.sh test
+	./scripts/test/nginx-tests.sh $(NGINX_TESTS_FILES)
 
 # the offline source release: the last line is the path of target/dist/sse-auto-<version>.tar.gz
 dist:
-	./scripts/dist.sh
+	./scripts/release/dist.sh
 
 test-dist:
-	./scripts/deps.sh test
-	./scripts/zig.sh >/dev/null
-	@tarball=$$(./scripts/dist.sh) && TEST_SSE_DIST="$$tarball" $(PROVE) -I t/lib t/dist/
+	./scripts/build/deps.sh test
+	./scripts/build/zig.sh >/dev/null
+	@tarball=$$(./scripts/release/dist.sh) && TEST_SSE_DIST="$$tarball" $(PROVE) -I t/lib t/dist/
 
 # Installs, removes, reinstalls and purges the package in the system nginx (root, Debian
 # bookworm); the system is left as it was. With DIST=trixie: the same in the stock nginx of
 # the trixie root the package was built in.
 test-deb:
-	./scripts/deps.sh test
-	@deb=$$(DIST="$(DIST)" ./scripts/deb.sh) || exit 1; \
+	./scripts/build/deps.sh test
+	@deb=$$(DIST="$(DIST)" ./scripts/package/deb.sh) || exit 1; \
 	case "$$deb" in \
-	$(CURDIR)/target/deb-*) ./scripts/debian-root.sh "$(DIST)" env TEST_SSE_DEB="/src$${deb#$(CURDIR)}" \
+	$(CURDIR)/target/deb-*) ./scripts/package/debian-root.sh "$(DIST)" env TEST_SSE_DEB="/src$${deb#$(CURDIR)}" \
 		sh -c 'cd /src && prove -I t/lib t/deb/' ;; \
 	*) TEST_SSE_DEB="$$deb" $(PROVE) -I t/lib t/deb/ ;; \
 	esac
@@ -242,24 +245,26 @@ test-deb:
 # flags; the last line is the path of the .deb (target/deb-openresty/)
 OPENRESTY ?= 1.27.1.2
 deb-openresty:
-	./scripts/deb-openresty.sh $(OPENRESTY)
+	./scripts/package/deb-openresty.sh $(OPENRESTY)
 
 # The package built twice (the second time in other directories: the same bytes), lintian, and
 # installed with apt over a stand-in of OpenResty's deb made here (root; both are purged after)
 test-deb-openresty:
-	./scripts/deps.sh test
-	./scripts/test-deb-openresty.sh $(OPENRESTY)
+	./scripts/build/deps.sh test
+	./scripts/test/test-deb-openresty.sh $(OPENRESTY)
 
 # Tengine 3.1.0, vanilla nginx 1.24.0 (its core) and Angie 1.12.1 built with the module: each
 # module refuses the other cores and loads into its own (t/forks/, t/module-for/tengine.t)
 test-forks:
-	./scripts/deps.sh test
-	./scripts/test-forks.sh
+	./scripts/build/deps.sh test
+	./scripts/test/test-forks.sh
 
 lint:
-	./scripts/deps.sh build
+	./scripts/build/deps.sh build
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --release --all-targets -- -D warnings
+	python3 scripts/test/docs-check.py --selftest
+	python3 scripts/test/docs-check.py
 
 demo: build
 	@eval "$$($(PATHS))"; NGINX="$$nginx" MODULE="$$module" ./examples/demo/run.sh
@@ -267,7 +272,7 @@ demo: build
 # the demo page in headless Chromium: a real EventSource, live vs. held; screenshot in
 # target/demo-check/
 demo-check: build
-	./scripts/demo-check.sh
+	./scripts/test/demo-check.sh
 
 clean:
 	$(CARGO) clean

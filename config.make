@@ -35,7 +35,7 @@ $SSE_AUTO_LIB: .SSE_AUTO_CARGO
 END
 
 # the dynamic module's link rule comes from nginx's build; it only needs the library first.
-# SSE_AUTO_LINKER (scripts/zig.sh prints the project's): another linker for this one file,
+# SSE_AUTO_LINKER (scripts/build/zig.sh prints the project's): another linker for this one file,
 # e.g. one linking against an older glibc than the build host's, so the .so loads there too.
 case " $DYNAMIC_MODULES " in
     *" ngx_http_sse_auto_module "*)

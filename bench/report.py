@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Summarises a scripts/bench.sh run: summary.json, results.md and SVG plots in the run's
+"""Summarises a scripts/bench/bench.sh run: summary.json, results.md and SVG plots in the run's
 directory. Python 3 standard library only; the SVG is written by hand.
 
     python3 bench/report.py target/bench/full

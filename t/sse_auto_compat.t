@@ -13,7 +13,7 @@
 #   tiny preloaded library, as those binaries define them;
 # - a fork-built module in a vanilla core: TEST_SSE_UNMARKED_NGINX names the fork's binary
 #   relinked with its core markers hidden from the dynamic symbol table (the OpenResty and
-#   Tengine entries of scripts/matrix.sh make it).
+#   Tengine entries of scripts/test/matrix.sh make it).
 #
 # t/forks/tengine.t does it with real binaries both ways: vanilla nginx 1.24.0 and Tengine.
 
@@ -81,9 +81,9 @@ my ($ver) = $V =~ m!^(?:Tengine version: |nginx version: )(\w+/[\d.]+)!m;
 
 my %rebuild = (
 	OpenResty => 'rebuild it against the source bundle of the OpenResty you run '
-		. '(openresty -V), see "OpenResty, 1Panel, Nginx Proxy Manager" in the README',
+		. '(openresty -V), see "OpenResty, 1Panel, Nginx Proxy Manager" in docs/BUILDING.md',
 	Tengine => 'rebuild it against the source of the Tengine you run (nginx -V prints its '
-		. 'version and arguments), see "Forks" in the README',
+		. 'version and arguments), see "Forks" in docs/BUILDING.md',
 );
 my %section = (OpenResty => 'OpenResty, 1Panel, Nginx Proxy Manager', Tengine => 'Forks');
 
@@ -126,7 +126,7 @@ SKIP: {
 		. "$version ($ver) but is loaded into an nginx $version "
 		. "without ${fork}'s patches; their structures differ, so it cannot work: rebuild "
 		. "it against the source of the nginx you run (nginx -V), see \"$section{$fork}\" "
-		. 'in the README';
+		. 'in docs/BUILDING.md';
 	like($emerg[0] // '', qr/\[emerg\] .*\Q$message\E in \S+nginx\.conf:\d+$/,
 		"$fork build in a vanilla core: what, where, how to rebuild");
 }

@@ -25,11 +25,11 @@ use Test::Nginx::SSE qw/ :all /;
 select STDERR; $| = 1;
 select STDOUT; $| = 1;
 
-# the project's venv (scripts/venv.sh, t/backends/requirements.txt): FastAPI as on PyPI today
+# the project's venv (scripts/build/venv.sh, t/backends/requirements.txt): FastAPI as on PyPI today
 
 my $python = "$FindBin::Bin/../target/venv/bin/python";
-plan(skip_all => "no venv python at $python (run scripts/venv.sh)") unless -x $python;
-plan(skip_all => 'fastapi or uvicorn missing in the venv (run scripts/venv.sh)')
+plan(skip_all => "no venv python at $python (run scripts/build/venv.sh)") unless -x $python;
+plan(skip_all => 'fastapi or uvicorn missing in the venv (run scripts/build/venv.sh)')
 	unless system("$python -c 'import fastapi, uvicorn' >/dev/null 2>&1") == 0;
 
 my $t = Test::Nginx->new()->has(qw/http proxy http_ssl/)

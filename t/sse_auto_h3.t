@@ -2,7 +2,7 @@
 
 # Tests for sse_auto: HTTP/3 clients (http3 on, nginx built --with-http_v3_module), as browsers
 # use wherever Alt-Svc advertises h3 (1Panel sets Alt-Svc: h3=":443"). A real HTTP/3 client,
-# aioquic (backends/h3_get.py, from the tests' Python environment, scripts/venv.sh): an event
+# aioquic (backends/h3_get.py, from the tests' Python environment, scripts/build/venv.sh): an event
 # stream over HTTP/3 is live with nothing but load_module and held with sse_auto off (a
 # close-delimited upstream); heartbeats arrive; the stream timeout applies instead of
 # proxy_read_timeout. TLS HTTP/1.1 on the same port, for comparison of the same location.
@@ -32,7 +32,7 @@ plan(skip_all => 'nginx built without --with-http_v3_module (the matrix entries 
 	. 'and nginx-1.31 have it)') unless $t->has_module('http_v3');
 
 my $python = h3_python();
-plan(skip_all => 'no aioquic: run scripts/venv.sh (target/venv)') unless $python;
+plan(skip_all => 'no aioquic: run scripts/build/venv.sh (target/venv)') unless $python;
 
 $t->write_file_expand('nginx.conf', <<'EOF');
 

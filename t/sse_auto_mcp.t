@@ -32,11 +32,11 @@ use JSON::PP;
 select STDERR; $| = 1;
 select STDOUT; $| = 1;
 
-# the project's venv (scripts/venv.sh, t/backends/requirements.txt): the MCP SDK as released
+# the project's venv (scripts/build/venv.sh, t/backends/requirements.txt): the MCP SDK as released
 
 my $python = "$FindBin::Bin/../target/venv/bin/python";
-plan(skip_all => "no venv python at $python (run scripts/venv.sh)") unless -x $python;
-plan(skip_all => 'mcp, uvicorn or httpx2 missing in the venv (run scripts/venv.sh)')
+plan(skip_all => "no venv python at $python (run scripts/build/venv.sh)") unless -x $python;
+plan(skip_all => 'mcp, uvicorn or httpx2 missing in the venv (run scripts/build/venv.sh)')
 	unless system("$python -c 'import mcp, uvicorn, httpx2' >/dev/null 2>&1") == 0;
 
 my $inner = Test::Nginx->new()->has(qw/http proxy http_ssl/)->has_daemon('openssl');

@@ -158,7 +158,7 @@ is_deeply($j && $j->{streams_open}, { switched => 20, unsized => 20, unbuffered 
 	'json: the same open streams');
 
 SKIP: {
-skip 'no prometheus_client in target/venv (scripts/venv.sh)', 1 unless $python;
+skip 'no prometheus_client in target/venv (scripts/build/venv.sh)', 1 unless $python;
 # soft responses are pushed while this runs: parsed and typed, numbers compared below
 is(parsers_check($python, $t->testdir(), 1) =~ s/ .*//r, 'ok', 'real parsers, streams open');
 }
@@ -277,7 +277,7 @@ is($j && $j->{streams_ended}{read_timeout}, 1, 'json: same end reasons');
 is($j && $j->{heartbeats}, metric($m, 'sse_auto_heartbeats_total'), 'json: same heartbeats');
 
 SKIP: {
-skip 'no prometheus_client in target/venv (scripts/venv.sh)', 1 unless $python;
+skip 'no prometheus_client in target/venv (scripts/build/venv.sh)', 1 unless $python;
 is(parsers_check($python, $t->testdir()) =~ s/ .*//r, 'ok', 'real parsers, after the streams');
 }
 

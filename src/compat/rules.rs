@@ -41,10 +41,10 @@ impl Core {
         }
     }
 
-    /// The README section that says how to build for this kind of core.
-    pub fn readme_section(self) -> &'static str {
+    /// The section of docs/BUILDING.md that says how to build for this kind of core.
+    pub fn docs_section(self) -> &'static str {
         match self {
-            Core::Vanilla => "Build it yourself",
+            Core::Vanilla => "Build for the nginx you run",
             Core::OpenResty => "OpenResty, 1Panel, Nginx Proxy Manager",
             Core::Tengine => "Forks",
         }
@@ -115,13 +115,13 @@ pub fn check(build: &Build<'_>, running: Option<Core>) -> Result<(), String> {
     };
     // the section of the fork involved: the running one's, else the build's
     let section = if running == Core::Vanilla {
-        build.core.readme_section()
+        build.core.docs_section()
     } else {
-        running.readme_section()
+        running.docs_section()
     };
     Err(format!(
         "sse_auto: this module was built against {} but is loaded into {}; their structures \
-         differ, so it cannot work: {}, see \"{}\" in the README",
+         differ, so it cannot work: {}, see \"{}\" in docs/BUILDING.md",
         build.describe(),
         loaded_into,
         running.rebuild(),

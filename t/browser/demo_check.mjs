@@ -9,7 +9,7 @@
 //       [--screenshot target/demo-check/demo.png] [--json result.json]
 //       [--live-ms 250] [--held-ratio 0.8] [--chromium /usr/bin/chromium] [--user-data-dir DIR]
 //
-// Normally run by scripts/demo-check.sh, which starts and stops the demo. Exit status: 0 pass,
+// Normally run by scripts/test/demo-check.sh, which starts and stops the demo. Exit status: 0 pass,
 // 1 a check failed, 2 usage or browser trouble.
 import { chromium } from "playwright-core";
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";

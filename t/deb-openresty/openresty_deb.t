@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 
-# Tests for the OpenResty package (scripts/deb-openresty.sh), installed with apt over a
-# stand-in of OpenResty's official deb (scripts/openresty-standin.sh: OpenResty's layout in
+# Tests for the OpenResty package (scripts/package/deb-openresty.sh), installed with apt over a
+# stand-in of OpenResty's official deb (scripts/package/openresty-standin.sh: OpenResty's layout in
 # /usr/local/openresty, package "openresty" of that version). The package is lintian-clean and
 # built reproducibly; apt refuses it without that OpenResty, and a copy asking for another
 # OpenResty version. Installed, it puts the module in OpenResty's modules folder and changes

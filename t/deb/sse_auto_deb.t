@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 
-# Tests for the Debian package (scripts/deb.sh) in the REAL system nginx: installed, the
+# Tests for the Debian package (scripts/package/deb.sh) in the REAL system nginx: installed, the
 # package enables the module and reloads nginx, and an existing site with a plain proxy_pass
 # and no sse_auto directive streams events live; removed and purged, the same request is held
 # again (the control) and nothing of the package is left. Before installing, the same request

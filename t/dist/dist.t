@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 
-# Tests for the offline source release (make dist, scripts/dist.sh): the tarball unpacks into
+# Tests for the offline source release (make dist, scripts/release/dist.sh): the tarball unpacks into
 # sse-auto-<version>/ with the crates vendored and the cargo configuration that uses them;
 # nginx 1.31.4 and the module build from it by nginx's own build (./configure
 # --add-dynamic-module=<the unpacked tarball>, make) with no network at all (a network
@@ -64,7 +64,7 @@ my $isolated = system('unshare -n true >/dev/null 2>&1') == 0;
 mkdir "$work/cargo-home";
 my $env = "CARGO_HOME=$work/cargo-home";
 # the glibc 2.17 link, with the tarball's linker wrapper and the zig make test-dist installed
-$env .= " SSE_AUTO_LINKER=$src/scripts/floor-cc SSE_AUTO_ZIG=$REPO/target/zig";
+$env .= " SSE_AUTO_LINKER=$src/scripts/build/floor-cc SSE_AUTO_ZIG=$REPO/target/zig";
 $env .= ' CARGO_NET_OFFLINE=true' unless $isolated;
 my $wrap = $isolated ? 'unshare -n --' : '';
 
@@ -99,13 +99,13 @@ is($build_rc, 0, 'nginx and the module build offline'
 	. ($isolated ? ' (unshare -n)' : ' (CARGO_NET_OFFLINE)') . ", $build_secs s")
 	or diag($build_out);
 ok(-f $so, 'module built');
-like(`$src/scripts/glibc-floor.sh $so 2>&1`, qr/^ok: .*GLIBC_2\.(1[0-7]|[0-9])\b/m,
+like(`$src/scripts/build/glibc-floor.sh $so 2>&1`, qr/^ok: .*GLIBC_2\.(1[0-7]|[0-9])\b/m,
 	'the module needs nothing newer than glibc 2.17');
 ok(!glob("$work/cargo-home/registry/*"), 'nothing fetched into the cargo home');
 
 # the same tarball again
 
-($rc, $out) = sh("DIST_OUT_DIR=$work/again $REPO/scripts/dist.sh");
+($rc, $out) = sh("DIST_OUT_DIR=$work/again $REPO/scripts/release/dist.sh");
 my ($again) = $out =~ /(\S+\.tar\.gz)\s*\z/;
 ok($rc == 0 && $again && `sha256sum < '$dist'` eq `sha256sum < '$again'`, 'reproducible')
 	or diag($out);

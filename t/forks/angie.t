@@ -2,12 +2,12 @@
 
 # Tests for sse_auto and Angie (1.12.1, on the nginx 1.31.2 core): Angie's loader and nginx's
 # protect each other, unlike Tengine's and OpenResty's. A module built against Angie (through
-# scripts/angie-crates.sh) passes `nginx -t` in Angie (the control) and carries Angie's module
+# scripts/build/angie-crates.sh) passes `nginx -t` in Angie (the control) and carries Angie's module
 # header; vanilla nginx refuses it by its version field (angie_version), and Angie refuses a
 # module built for vanilla nginx by its missing Angie mark.
 #
 # TEST_SSE_ANGIE, TEST_SSE_ANGIE_SO: Angie's binary and its module; TEST_SSE_VANILLA_BIN,
-# TEST_SSE_VANILLA_BIN_SO: any vanilla nginx and its module (scripts/test-forks.sh: the
+# TEST_SSE_VANILLA_BIN_SO: any vanilla nginx and its module (scripts/test/test-forks.sh: the
 # vendored build of make paths).
 
 ###############################################################################

@@ -8,7 +8,7 @@
 # rebuild. The controls: each module in its own core passes.
 #
 # TEST_SSE_TENGINE, TEST_SSE_TENGINE_SO: Tengine's binary and its module; TEST_SSE_VANILLA,
-# TEST_SSE_VANILLA_SO: vanilla nginx 1.24.0 and its module (scripts/test-forks.sh builds
+# TEST_SSE_VANILLA_SO: vanilla nginx 1.24.0 and its module (scripts/test/test-forks.sh builds
 # both with the same configure flags).
 
 ###############################################################################
@@ -41,10 +41,10 @@ is(signature($so{tengine}), signature($so{vanilla}), 'both modules: the same mod
 my %into = (
 	tengine => "but is loaded into Tengine's patched nginx 1.24.0; their structures differ, "
 		. 'so it cannot work: rebuild it against the source of the Tengine you run '
-		. '(nginx -V prints its version and arguments), see "Forks" in the README',
+		. '(nginx -V prints its version and arguments), see "Forks" in docs/BUILDING.md',
 	vanilla => 'but is loaded into an nginx 1.24.0 without Tengine\'s patches; their '
 		. 'structures differ, so it cannot work: rebuild it against the source of the nginx '
-		. 'you run (nginx -V), see "Forks" in the README',
+		. 'you run (nginx -V), see "Forks" in docs/BUILDING.md',
 );
 my %built = (
 	vanilla => 'vanilla nginx 1.24.0',

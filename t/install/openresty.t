@@ -9,7 +9,7 @@
 # signature as make release writes them.
 #
 # TEST_SSE_OPENRESTY_PREFIX: an OpenResty prefix (bin in nginx/sbin, module in nginx/modules,
-# as scripts/openresty.sh --prefix installs it). Its nginx.conf is replaced for the test and
+# as scripts/build/openresty.sh --prefix installs it). Its nginx.conf is replaced for the test and
 # put back at the end.
 
 ###############################################################################

@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 
-# Tests for scripts/module-for.sh (make module-for) on Debian's own nginx (/usr/sbin/nginx):
+# Tests for scripts/build/module-for.sh (make module-for) on Debian's own nginx (/usr/sbin/nginx):
 # with no source given it takes the tree of that very package (nginx-dev), configures it with
 # the binary's arguments, proves the module loads (nginx -t) and prints its path last; the
 # stock binary then streams a plain proxy_pass site's events live with that module, and holds

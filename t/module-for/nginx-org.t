@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 
-# Tests for scripts/module-for.sh (make module-for) on nginx 1.31.4 built the way nginx.org's
+# Tests for scripts/build/module-for.sh (make module-for) on nginx 1.31.4 built the way nginx.org's
 # own packages (and the official Docker image, which installs them) build it: the configure
 # arguments below are those that `nginx -V` prints for nginx.org's Linux packages. The module
 # is built from the release tarball for that binary, loads into it (nginx -t), and a plain

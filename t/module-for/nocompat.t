@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 
-# Tests for scripts/module-for.sh (make module-for) on an nginx built without --with-compat
+# Tests for scripts/build/module-for.sh (make module-for) on an nginx built without --with-compat
 # whose arguments cannot be reproduced: nginx 1.24.0 configured with a static third-party
 # module (--add-module=<dir>) whose directory is gone since. Without --with-compat a module
 # must be built exactly as the binary was, so the script refuses with that reason, before

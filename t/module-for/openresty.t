@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 
-# Tests for scripts/module-for.sh (make module-for) on OpenResty 1.27.1.2 (1Panel, Nginx Proxy
+# Tests for scripts/build/module-for.sh (make module-for) on OpenResty 1.27.1.2 (1Panel, Nginx Proxy
 # Manager) built with OpenResty's packaging flags from ../shared/sources (the matrix entry
 # openresty-1.27, or SSE_OPENRESTY=<its nginx binary>): from the source bundle, the module is
 # built against the bundle's patched nginx tree with the binary's arguments, loads into it

@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 
-# Tests for scripts/module-for.sh (make module-for) on Tengine 3.1.0 (BT/aaPanel's alternative
+# Tests for scripts/build/module-for.sh (make module-for) on Tengine 3.1.0 (BT/aaPanel's alternative
 # to nginx; the nginx 1.24.0 core), built from ../shared/sources by the matrix entry
 # tengine-3.1 or make test-forks (or SSE_TENGINE=<its binary>): from Tengine's tarball, the
 # module is built against Tengine's tree with the binary's arguments, loads into it (nginx -t),

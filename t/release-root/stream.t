@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 
 # A prebuilt module of the release (make release) in a distribution's own nginx: run inside a
-# root of that release (scripts/test-release.sh: Debian 11 with its nginx 1.18.0, Debian 13
+# root of that release (scripts/test/test-release.sh: Debian 11 with its nginx 1.18.0, Debian 13
 # with its 1.26.3), where the module was not built. nginx -t passes with it loaded, and an
 # existing site's plain proxy_pass streams events live, each within 50 ms; the same location
 # with "sse_auto off" holds them (the control; TLS downstream, which holds on every nginx).
@@ -27,7 +27,7 @@ select STDERR; $| = 1;
 select STDOUT; $| = 1;
 
 my $so = $ENV{TEST_SSE_RELEASE_SO};
-plan(skip_all => 'set TEST_SSE_RELEASE_SO=<a release .so> (scripts/test-release.sh)')
+plan(skip_all => 'set TEST_SSE_RELEASE_SO=<a release .so> (scripts/test/test-release.sh)')
 	unless $so;
 -f $so or BAIL_OUT("TEST_SSE_RELEASE_SO: no file $so");
 

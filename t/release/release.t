@@ -86,7 +86,7 @@ for my $f (@files) {
 	my $strings = `strings -n 20 '$path'`;
 	like($strings, qr/^\Q$f->{signature}\E$/m, "$f->{target}: signature $f->{signature}");
 
-	($rc, $out) = sh("$REPO/scripts/glibc-floor.sh '$path'");
+	($rc, $out) = sh("$REPO/scripts/build/glibc-floor.sh '$path'");
 	is($rc, 0, "$f->{target}: nothing newer than GLIBC_2.17 ($f->{newest_glibc_symbol})")
 		or diag($out);
 
@@ -106,7 +106,7 @@ SKIP: {
 	my $tmp = tempdir('sse-release-XXXXXXXX', TMPDIR => 1, CLEANUP => 1);
 	($rc, $out) = sh("cc -shared -o $tmp/plain.so "
 		. "$tree/objs/ngx_http_sse_auto_module_modules.o $lib -lpthread -ldl -lm -lgcc_s"
-		. " && $REPO/scripts/glibc-floor.sh $tmp/plain.so");
+		. " && $REPO/scripts/build/glibc-floor.sh $tmp/plain.so");
 	like($out, qr/^FAIL: \S+ needs \S+\@GLIBC_2\.(1[89]|[2-9]\d)/m,
 		'control: a plain host link fails the check, naming the symbol')
 		or diag($out);

@@ -12,7 +12,7 @@
 # mismatch, the installer mends it. Uninstalled: the volume's nginx.conf byte-identical.
 #
 # TEST_SSE_IMAGE_A, TEST_SSE_IMAGE_B: two --with-compat nginx binaries of different versions
-# (scripts/test-upgrade.sh: the release's builds of 1.18.0 and 1.24.0); TEST_SSE_UPGRADE_FROM:
+# (scripts/test/test-upgrade.sh: the release's builds of 1.18.0 and 1.24.0); TEST_SSE_UPGRADE_FROM:
 # a release folder with modules for both. Runs as root (chroot).
 
 ###############################################################################
@@ -38,7 +38,7 @@ select STDERR; $| = 1;
 select STDOUT; $| = 1;
 
 my ($A, $B, $from) = @ENV{qw/ TEST_SSE_IMAGE_A TEST_SSE_IMAGE_B TEST_SSE_UPGRADE_FROM /};
-plan(skip_all => 'run by scripts/test-upgrade.sh (two nginx binaries, a release folder)')
+plan(skip_all => 'run by scripts/test/test-upgrade.sh (two nginx binaries, a release folder)')
 	unless $A && $B && $from && $> == 0;
 
 my $INSTALL = "$FindBin::Bin/../../packaging/sse-auto-install";

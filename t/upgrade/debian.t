@@ -10,7 +10,7 @@
 # holds them (the control; so does the upgraded nginx without the module). Uninstalled,
 # /etc/nginx is as the upgrade left it.
 #
-# Acts on a throwaway copy of the Debian 11 root from outside (scripts/test-upgrade.sh runs it:
+# Acts on a throwaway copy of the Debian 11 root from outside (scripts/test/test-upgrade.sh runs it:
 # DEBIAN_ROOT, the copy with /proc, /dev and the repository at /src mounted;
 # TEST_SSE_UPGRADE_FROM, the release folder as the root sees it). TEST_SSE_UPGRADE_INSTALLER:
 # another installer to try (the one of an earlier release: the control, which fails here).
@@ -40,7 +40,7 @@ select STDOUT; $| = 1;
 
 my $R = $ENV{DEBIAN_ROOT};
 my $from = $ENV{TEST_SSE_UPGRADE_FROM};
-plan(skip_all => 'run by scripts/test-upgrade.sh (a Debian 11 root to upgrade)')
+plan(skip_all => 'run by scripts/test/test-upgrade.sh (a Debian 11 root to upgrade)')
 	unless $R && $from && $> == 0;
 plan(skip_all => "$R is not a Debian 11 root with nginx 1.18.0")
 	unless `chroot $R /usr/sbin/nginx -v 2>&1` =~ m{nginx/1\.18\.0};

@@ -9,7 +9,7 @@
 # with the old nginx, before the new one's postinst runs, and nginx starts; --check says why;
 # the installer again for the new version: live, and "sse_auto off" holds (the control).
 #
-# scripts/test-upgrade.sh nginx-org runs it: DEBIAN_ROOT (a copy of a bookworm root, mounts
+# scripts/test/test-upgrade.sh nginx-org runs it: DEBIAN_ROOT (a copy of a bookworm root, mounts
 # up), TEST_SSE_ORG_OLD / TEST_SSE_ORG_NEW (the two binaries), TEST_SSE_UPGRADE_FROM (a
 # release folder with modules for both, as the root sees it). Needs dpkg-deb and
 # dpkg-scanpackages here.
@@ -36,7 +36,7 @@ select STDERR; $| = 1;
 select STDOUT; $| = 1;
 
 my ($R, $old, $new, $from) = @ENV{qw/ DEBIAN_ROOT TEST_SSE_ORG_OLD TEST_SSE_ORG_NEW TEST_SSE_UPGRADE_FROM /};
-plan(skip_all => 'run by scripts/test-upgrade.sh nginx-org')
+plan(skip_all => 'run by scripts/test/test-upgrade.sh nginx-org')
 	unless $R && $old && $new && $from && $> == 0;
 
 my $INSTALL = '/src/packaging/sse-auto-install';

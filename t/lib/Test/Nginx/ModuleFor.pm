@@ -2,7 +2,7 @@ package Test::Nginx::ModuleFor;
 
 # (C) sse_auto authors
 #
-# Helpers for the tests of scripts/module-for.sh (t/module-for/):
+# Helpers for the tests of scripts/build/module-for.sh (t/module-for/):
 #
 #   module_for($nginx, $src)    runs the script; returns { rc, out (all it printed), so (its
 #                               last line, when it succeeded) }
@@ -34,7 +34,7 @@ our $SOURCES = $ENV{SSE_SOURCES} // "$REPO/../shared/sources";
 
 sub module_for {
 	my ($nginx, $src) = @_;
-	my @cmd = ("$REPO/scripts/module-for.sh", $nginx, defined $src ? ($src) : ());
+	my @cmd = ("$REPO/scripts/build/module-for.sh", $nginx, defined $src ? ($src) : ());
 
 	my $pid = open(my $fh, '-|');
 	die "fork: $!" unless defined $pid;

@@ -419,7 +419,7 @@ sub h3_get {
 	return \%res;
 }
 
-# The Python of the tests' environment (scripts/venv.sh), if it has aioquic; else undef.
+# The Python of the tests' environment (scripts/build/venv.sh), if it has aioquic; else undef.
 
 sub h3_python {
 	my $lib = $INC{'Test/Nginx/SSE.pm'};

@@ -104,7 +104,7 @@ sub wait_until {
 	return $v;
 }
 
-# The Python of the tests' environment (scripts/venv.sh) if it has prometheus_client.
+# The Python of the tests' environment (scripts/build/venv.sh) if it has prometheus_client.
 
 sub parsers_python {
 	my $python = File::Spec->rel2abs($INC{'Test/Nginx/Status.pm'});

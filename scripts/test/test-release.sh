@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Builds the release (scripts/release/release.sh) and tests it: t/release/ here (manifest, sums, the
+# glibc floor and its control, loads, refusal by another version, reproducibility), then
+# t/release-root/ inside roots of the distributions whose nginx the module was not built on:
+# Debian 11 (bullseye: nginx 1.18.0) and Debian 13 (trixie: 1.26.3), made with debootstrap
+# (scripts/package/debian-root.sh; kept in target/debian-root/).
+#
+# Usage: scripts/test/test-release.sh [target ...]   (default: all; RELEASE_TWICE=0 skips the
+# second build for the reproducibility test). Needs root (debootstrap, chroot).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$repo"
+
+start=$SECONDS
+out=$(./scripts/release/release.sh "$@")
+echo "release: built in $((SECONDS - start)) s: $out"
+again=
+if [ "${RELEASE_TWICE:-1}" = 1 ]; then
+    start=$SECONDS
+    again=$(RELEASE_WORK="$repo/target/release-build-again" \
+        RELEASE_OUT="$repo/target/prebuilt-again/$(basename "$out")" ./scripts/release/release.sh "$@")
+    echo "release: built again in $((SECONDS - start)) s: $again"
+fi
+
+eval "$(./scripts/build/paths.sh)"
+failed=0
+TEST_SSE_RELEASE="$out" TEST_SSE_RELEASE_AGAIN="$again" TEST_NGINX_BINARY="$nginx" \
+    prove -I t/lib t/release/ || failed=1
+
+# the distributions' own nginx, in their roots: the release's module for that version
+in_root() { # release packages version
+    local dist=$1 packages=$2 ver=$3 so
+    so=$(ls "$out"/*-nginx-"$ver"-*.so 2>/dev/null | head -n 1)
+    if [ -z "$so" ]; then
+        echo "test-release: no nginx $ver module in $out: $dist's nginx not tested"
+        return 0
+    fi
+    DEBIAN_ROOT_PACKAGES=${packages:-} ./scripts/package/debian-root.sh "$dist" env \
+        TEST_NGINX_BINARY=/usr/sbin/nginx TEST_SSE_RELEASE_SO="/src${so#"$repo"}" \
+        sh -c 'cd /src && prove -I t/lib t/release-root/' || failed=1
+}
+in_root bullseye "ca-certificates nginx perl curl openssl" 1.18.0
+# sse-auto-install from the release folder in Debian 11's nginx (t/install/install.t, as make
+# test-install runs it on this host). The root shares this machine's network, where port 80 may
+# be taken: the root's default site moves to 127.0.0.1:8180 first (a file of the root only).
+if ls "$out"/*-nginx-1.18.0-*.so >/dev/null 2>&1; then
+    DEBIAN_ROOT_PACKAGES="ca-certificates nginx perl curl openssl" ./scripts/package/debian-root.sh bullseye \
+        env TEST_SSE_INSTALL_FROM="/src${out#"$repo"}" sh -c '
+            sed -i -E -e "/listen +\[::\]:80 default_server/d" \
+                -e "s/listen +80 default_server/listen 127.0.0.1:8180 default_server/" \
+                /etc/nginx/sites-available/default
+            cd /src && prove -I t/lib t/install/install.t' || failed=1
+fi
+# the root make test-deb DIST=trixie uses (its package list, so it is shared)
+in_root trixie "" 1.26.3
+
+[ $failed -eq 0 ] && echo "test-release: all passed" || echo "test-release: FAILED"
+exit $failed
