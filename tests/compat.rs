@@ -47,7 +47,7 @@ fn unknown_core_runs() {
 }
 
 /// Every pair of different kinds, both directions, is refused with one short line that names
-/// what it was built for, what it runs in, how to rebuild and where the README says more.
+/// what it was built for, what it runs in, how to rebuild and where docs/BUILDING.md says more.
 #[test]
 fn every_other_kind_is_refused() {
     for built in Core::ALL {
@@ -70,9 +70,9 @@ fn every_other_kind_is_refused() {
             } else {
                 running
             }
-            .readme_section();
+            .docs_section();
             assert!(
-                err.ends_with(&format!("see \"{section}\" in the README")),
+                err.ends_with(&format!("see \"{section}\" in docs/BUILDING.md")),
                 "{err}"
             );
             match running {
@@ -92,7 +92,7 @@ fn vanilla_build_in_openresty_is_refused() {
             "sse_auto: this module was built against vanilla nginx 1.27.1 but is loaded into \
              OpenResty's patched nginx 1.27.1; their structures differ, so it cannot work: \
              rebuild it against the source bundle of the OpenResty you run (openresty -V), see \
-             \"OpenResty, 1Panel, Nginx Proxy Manager\" in the README"
+             \"OpenResty, 1Panel, Nginx Proxy Manager\" in docs/BUILDING.md"
                 .to_string()
         )
     );
@@ -107,7 +107,7 @@ fn openresty_build_in_vanilla_is_refused() {
              (openresty/1.27.1.2) but is loaded into an nginx 1.27.1 without OpenResty's \
              patches; their structures differ, so it cannot work: rebuild it against the \
              source of the nginx you run (nginx -V), see \"OpenResty, 1Panel, Nginx Proxy \
-             Manager\" in the README"
+             Manager\" in docs/BUILDING.md"
                 .to_string()
         )
     );
@@ -126,7 +126,7 @@ fn vanilla_build_in_tengine_is_refused() {
             "sse_auto: this module was built against vanilla nginx 1.24.0 but is loaded into \
              Tengine's patched nginx 1.24.0; their structures differ, so it cannot work: \
              rebuild it against the source of the Tengine you run (nginx -V prints its version \
-             and arguments), see \"Forks\" in the README"
+             and arguments), see \"Forks\" in docs/BUILDING.md"
                 .to_string()
         )
     );
@@ -140,7 +140,7 @@ fn tengine_build_in_vanilla_is_refused() {
             "sse_auto: this module was built against Tengine's patched nginx 1.24.0 \
              (Tengine/3.1.0) but is loaded into an nginx 1.24.0 without Tengine's patches; \
              their structures differ, so it cannot work: rebuild it against the source of the \
-             nginx you run (nginx -V), see \"Forks\" in the README"
+             nginx you run (nginx -V), see \"Forks\" in docs/BUILDING.md"
                 .to_string()
         )
     );
@@ -170,4 +170,17 @@ fn build_without_its_version_string() {
         err.contains("built against Tengine's patched nginx 1.24.0 but"),
         "{err}"
     );
+}
+
+#[test]
+fn every_section_named_is_in_building_md() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/BUILDING.md");
+    let doc = std::fs::read_to_string(path).unwrap_or_default();
+    for core in [Core::Vanilla, Core::OpenResty, Core::Tengine] {
+        let section = core.docs_section();
+        assert!(
+            doc.lines().any(|l| l.starts_with(&format!("## {section}"))),
+            "docs/BUILDING.md has no section \"{section}\""
+        );
+    }
 }
