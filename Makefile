@@ -189,7 +189,7 @@ test-release:
 # sse-auto-install in this machine's Debian nginx (root; changes the system and restores
 # it): from a release folder with its module (1.22.1) and another version's (1.18.0), and
 # with the Debian package installed first when make test-deb has built it; and in the
-# OpenResty prefix of the matrix's openresty-1.27 entry when it was built
+# OpenResty prefix of a matrix entry when one was built (the newest: openresty-1.31 in CI)
 test-install:
 	./scripts/build/deps.sh test
 	@dpkg-query -W -f='$${Status}' nginx 2>/dev/null | grep -q 'ok installed' \
@@ -197,7 +197,7 @@ test-install:
 	@from=$$(RELEASE_OUT=$(CURDIR)/target/prebuilt-install ./scripts/release/release.sh nginx-1.18.0 nginx-1.22.1) \
 		&& TEST_SSE_INSTALL_FROM="$$from" \
 		TEST_SSE_DEB="$(firstword $(wildcard $(CURDIR)/target/deb/libnginx-mod-http-sse-auto_*_amd64.deb))" \
-		TEST_SSE_OPENRESTY_PREFIX="$(firstword $(wildcard $(CURDIR)/target/matrix/openresty-1.27/prefix))" \
+		TEST_SSE_OPENRESTY_PREFIX="$(lastword $(sort $(wildcard $(CURDIR)/target/matrix/openresty-*/prefix)))" \
 		$(PROVE) -I t/lib t/install/
 
 # upgrades with the module installed (root): Debian 11 -> 12 (apt-get full-upgrade) in a

@@ -42,8 +42,13 @@ nginx-1.26.3|nginx|1.26.3|debian:trixie|Debian 13 (stock nginx)
 nginx-1.28.3|nginx|1.28.3|vendored|nginx.org packages and Docker images, 1.28 line
 nginx-1.30.4|nginx|1.30.4|tarball:nginx-1.30.4.tar.gz|nginx.org packages and Docker images, stable
 nginx-1.31.4|nginx|1.31.4|tarball:nginx-1.31.4.tar.gz|nginx.org packages and Docker images, mainline
-openresty-1.27.1.2|openresty|1.27.1.2|openresty:openresty-1.27.1.2.tar.gz|1Panel, Nginx Proxy Manager, OpenResty's packages
-openresty-1.29.2.5|openresty|1.29.2.5|openresty:openresty-1.29.2.5.tar.gz|OpenResty's packages, current line
+openresty-1.27.1.2|openresty|1.27.1.2|openresty:openresty-1.27.1.2.tar.gz|1Panel, Nginx Proxy Manager (until 2026), OpenResty's packages
+openresty-1.29.2.1|openresty|1.29.2.1|openresty:openresty-1.29.2.1.tar.gz|OpenResty's packages and images, 1.29.2.1
+openresty-1.29.2.2|openresty|1.29.2.2|openresty:openresty-1.29.2.2.tar.gz|OpenResty's packages and images, 1.29.2.2
+openresty-1.29.2.3|openresty|1.29.2.3|openresty:openresty-1.29.2.3.tar.gz|OpenResty's packages and images, 1.29.2.3
+openresty-1.29.2.4|openresty|1.29.2.4|openresty:openresty-1.29.2.4.tar.gz|OpenResty's packages and images, 1.29.2.4
+openresty-1.29.2.5|openresty|1.29.2.5|openresty:openresty-1.29.2.5.tar.gz|OpenResty's packages and images, 1.29.2.5; 1Panel
+openresty-1.31.1.1|openresty|1.31.1.1|openresty:openresty-1.31.1.1.tar.gz|Nginx Proxy Manager, 1Panel, docker-openresty, OpenResty's packages: current
 "
 
 if [ "${1:-}" = --list ]; then

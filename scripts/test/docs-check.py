@@ -2,8 +2,8 @@
 """Docs that cannot go stale: every repository path and every `make` target the docs name
 must exist (make lint).
 
-Checked: README.md, CONTRIBUTING.md, SECURITY.md, docs/*.md and every README.md under
-scripts/. CHANGELOG.md is history and names what existed then; it is not checked.
+Checked: README.md, CONTRIBUTING.md, SECURITY.md, CHANGELOG.md, docs/*.md and every
+README.md under scripts/.
 
 A path is a token in backticks or a link target that names a file of the repository: it
 starts with one of the repository's top-level entries (src/, t/, scripts/, docs/, ...), or
@@ -37,7 +37,7 @@ MAKE = re.compile(r"(?:^|[\s;&|(])make\s+((?:-\S+\s+)*)([A-Za-z][\w.-]*)")
 
 
 def documents():
-    names = ["README.md", "CONTRIBUTING.md", "SECURITY.md"]
+    names = ["README.md", "CONTRIBUTING.md", "SECURITY.md", "CHANGELOG.md"]
     names += sorted(glob.glob("docs/*.md", root_dir=REPO))
     names += sorted(glob.glob("scripts/**/README.md", root_dir=REPO, recursive=True))
     return [n for n in names if os.path.exists(os.path.join(REPO, n))]

@@ -17,6 +17,10 @@
 #                ../shared/sources/openresty-1.27.1.2.tar.gz, configured with OpenResty's
 #                packaging flags (scripts/build/openresty.flags), module by nginx's own build
 #   openresty-1.29  the same with openresty-1.29.2.5.tar.gz
+#   openresty-1.31  the same with openresty-1.31.1.1.tar.gz (Nginx Proxy Manager, 1Panel and
+#                docker-openresty now)
+#   openresty-X.Y.Z.W  the same with openresty-X.Y.Z.W.tar.gz of ../shared/sources (every
+#                release there: 1.29.2.1 ... 1.29.2.4 too)
 #   openresty    the same with any OpenResty source bundle: OPENRESTY_BUNDLE=<.tar.gz or dir>
 #   tengine-3.1  Tengine 3.1.0 (nginx 1.24.0 core; BT/aaPanel), from
 #                ../shared/sources/tengine-3.1.0.tar.gz, module by nginx's own build
@@ -208,10 +212,12 @@ for name in $want; do
         run_suite trixie "$nginx" "$module"
         ;;
 
-    openresty-1.27 | openresty-1.29 | openresty)
+    openresty-1.27 | openresty-1.29 | openresty-1.31 | openresty-[0-9]*.[0-9]*.[0-9]*.[0-9]* | openresty)
         case $name in
         openresty-1.27) bundle=$sources/openresty-1.27.1.2.tar.gz ;;
         openresty-1.29) bundle=$sources/openresty-1.29.2.5.tar.gz ;;
+        openresty-1.31) bundle=$sources/openresty-1.31.1.1.tar.gz ;;
+        openresty-[0-9]*) bundle=$sources/$name.tar.gz ;;
         *) bundle=${OPENRESTY_BUNDLE:?openresty: set OPENRESTY_BUNDLE=<openresty-X.Y.Z.W.tar.gz or dir>} ;;
         esac
         dir=$work/$name

@@ -95,7 +95,7 @@ server {
 }
 EOF
 
-$t->plan(37);
+$t->plan(39);
 
 ###############################################################################
 
@@ -142,6 +142,20 @@ SKIP: {
 		or diag($out);
 	ok(etc_hashes() eq $before && !-e $SO && !-e $LOAD && !local_pkg(),
 		'rolled back: configuration byte-identical, no module, no package');
+}
+
+# a folder with no module for this version (only others): refused before anything is
+# touched, naming this version, the nearest ones the folder has and the command that builds one
+
+my $other = other_folder();
+SKIP: {
+	skip 'no module of another version in the release folder', 2 unless $other;
+	($rc, $out) = sh("$INSTALL --from $other->[0]");
+	ok($rc != 0 && $out =~ /no module for nginx\/\Q$other->[1]\E in /
+		&& $out =~ /nearest: nginx\/\Q$other->[2]\E/
+		&& $out =~ /make (?:-C \S+ )?module-for NGINX=/,
+		'no module for this version: refused, the nearest named, how to build one') or diag($out);
+	ok(etc_hashes() eq $before && !-e $SO && !local_pkg(), 'no module for this version: nothing changed');
 }
 
 # install
@@ -291,6 +305,30 @@ sub wrong_folder {
 	system('cp', "$from/$c[2]", "$dir/$c[2]") == 0 or return;
 	write_text("$dir/manifest.txt", join("\t", 'nginx', $v, $c[2], $sig, $c[4], "nginx version: nginx/$v") . "\n");
 	return $dir;
+}
+
+# a release folder whose manifest has the other versions only: [folder, this version, nearest]
+sub other_folder {
+	my $v = `nginx -v 2>&1` =~ m{nginx/(\S+)} ? $1 : return;
+	open my $fh, '<', "$from/manifest.txt" or return;
+	my @lines = grep { !/^#/ && (split /\t/)[1] ne $v } <$fh>;
+	my @vers = sort { vcmp($a, $b) } map { (split /\t/)[1] } grep { (split /\t/)[0] eq 'nginx' } @lines;
+	return unless @vers;
+	my ($below) = reverse grep { vcmp($_, $v) < 0 } @vers;
+	my ($above) = grep { vcmp($_, $v) > 0 } @vers;
+	my $dir = tempdir('sse-install-other-XXXXXXXX', TMPDIR => 1, CLEANUP => 1);
+	write_text("$dir/manifest.txt", "# sse_auto test folder\n" . join('', @lines));
+	return [$dir, $v, $below // $above];
+}
+
+sub vcmp {
+	my @a = split /\./, shift;
+	my @b = split /\./, shift;
+	while (@a || @b) {
+		my $c = (shift(@a) // 0) <=> (shift(@b) // 0);
+		return $c if $c;
+	}
+	return 0;
 }
 
 sub get {

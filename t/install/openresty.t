@@ -5,7 +5,7 @@
 # nginx -t, reloads the running OpenResty, and an event stream through its proxy_pass is live;
 # --uninstall leaves nginx.conf byte-identical and the stream is held again (the control, as
 # before installing). The release folder is made here from the module built against that
-# very OpenResty tree (the matrix's openresty-1.27 entry): its manifest line, sha256 and
+# very OpenResty tree (a matrix entry's: openresty-1.31 in CI): its manifest line, sha256 and
 # signature as make release writes them.
 #
 # TEST_SSE_OPENRESTY_PREFIX: an OpenResty prefix (bin in nginx/sbin, module in nginx/modules,

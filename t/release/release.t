@@ -57,8 +57,9 @@ sub binary {
 }
 
 my @loadable = grep { my $b = binary($_); $b && -x $b } @files;
+my @openresty = grep { $_->{flavour} eq 'openresty' } @files;
 
-plan(tests => 6 + 4 * @files + @loadable);
+plan(tests => 6 + 4 * @files + @loadable + @openresty);
 
 ###############################################################################
 
@@ -110,6 +111,45 @@ SKIP: {
 	like($out, qr/^FAIL: \S+ needs \S+\@GLIBC_2\.(1[89]|[2-9]\d)/m,
 		'control: a plain host link fails the check, naming the symbol')
 		or diag($out);
+}
+
+# every OpenResty file names its exact version: its target, file name, both manifests, the
+# version string it was built with (NGINX_VER of the bundle) and the binary it loaded into
+
+for my $f (@openresty) {
+	my $v = $f->{nginx_version};
+	my $bin = binary($f);
+	my @wrong = grep { $_ } (
+		$f->{target} ne "openresty-$v" && "target $f->{target}",
+		$f->{file} !~ /-openresty-\Q$v\E-/ && "file $f->{file}",
+		$f->{version_line} ne "nginx version: openresty/$v" && "version line $f->{version_line}",
+		(($txt{$f->{file}} // [])->[1] // '') ne $v && 'manifest.txt',
+		`strings -n 8 '$dir/$f->{file}'` !~ m{openresty/\Q$v\E(?![\d.])} && 'built from another bundle',
+		$bin && -x $bin && `$bin -v 2>&1` !~ m{openresty/\Q$v\E$}m && "binary $bin");
+	ok(!@wrong, "$f->{target}: every name says openresty/$v") or diag(join(', ', @wrong));
+}
+
+# point releases on one nginx core: do their files differ in more than the version string?
+# (the same code means the same patched structures; each keeps its file of its own)
+my %core;
+push @{$core{ $_->{nginx_version} =~ s/\.\d+$//r }}, $_ for @openresty;
+for my $c (sort keys %core) {
+	my @g = @{$core{$c}};
+	next if @g < 2;
+	my $norm = sub {
+		my ($f) = @_;
+		local $/;
+		open my $fh, '<:raw', "$dir/$f->{file}" or return '';
+		my $b = <$fh>;
+		$b =~ s{openresty/\Q$f->{nginx_version}\E}{'openresty/' . ('#' x length $f->{nginx_version})}ge;
+		return $b;
+	};
+	my $first = $norm->($g[0]);
+	my @same = grep { $norm->($_) eq $first } @g[1 .. $#g];
+	note(sprintf('OpenResty on nginx %s: %s', $c, @same == $#g
+		? 'the files of ' . join(', ', map { $_->{nginx_version} } @g)
+			. ' differ only in their version string (one code, the same structures)'
+		: 'the files differ beyond their version string'));
 }
 
 # each loads into nginx of its version, and the check at load_module is nginx's own
