@@ -13,7 +13,7 @@ PATHS = ./scripts/build/paths.sh
 .PHONY: help build paths test test-unit test-nginx test-nginx-build test-matrix lint demo demo-check
 .PHONY: test-forks deb-openresty test-deb-openresty asan fuzz-stack fuzz-core deb test-deb test-slow soak bench bench-full clean
 .PHONY: module-for test-module-for dist test-dist release test-release check-floor
-.PHONY: test-nginx-suite test-install test-upgrade heap-breakdown
+.PHONY: test-nginx-suite test-install test-upgrade test-panels heap-breakdown
 
 # make test-matrix MATRIX="debian trixie" runs a part of it
 MATRIX ?= vendored nginx-build nginx-1.24 nginx-1.30 nginx-1.31 debian trixie
@@ -45,6 +45,7 @@ help:
 	@echo "make test-release        the release twice, its tests here and in Debian 11/13 roots"
 	@echo "make check-floor         no .so built under target/ needs glibc newer than 2.17"
 	@echo "make test-install        sse-auto-install in the system's Debian nginx and in OpenResty (root)"
+	@echo "make test-panels         the installer in an OpenResty image laid out as Nginx Proxy Manager's (root)"
 	@echo "make test-upgrade        upgrades with the module installed: Debian 11 -> 12, container image, binary (root)"
 	@echo "make deb                 libnginx-mod-http-sse-auto for Debian's nginx (DIST=trixie: in a trixie root)"
 	@echo "make test-deb            the .deb installed, streaming, purged in the system nginx (root)"
@@ -206,6 +207,12 @@ test-install:
 test-upgrade:
 	./scripts/build/deps.sh test
 	./scripts/test/test-upgrade.sh
+
+# sse-auto-install in an OpenResty image laid out as Nginx Proxy Manager's (root;
+# t/install/npm.t; OpenResty 1.31.1.1 built with NPM's paths)
+test-panels:
+	./scripts/build/deps.sh test
+	./scripts/test/test-panels.sh
 
 # every module .so built under target/ (make build, the matrix, module-for, release, deb)
 check-floor:

@@ -17,6 +17,8 @@
 #
 # A --prefix=DIR flag makes it also install OpenResty into DIR (binary DIR/nginx/sbin/nginx,
 # the module in DIR/nginx/modules/, Lua libraries in DIR/lualib), as the matrix does.
+# OPENRESTY_DESTDIR=ROOT installs under ROOT instead (make install DESTDIR=ROOT): an image's
+# root, its paths (--prefix, --sbin-path, --modules-path, ...) as the image has them.
 #
 # Configuring is skipped when the tree was configured with the same flags before; make runs
 # every time (cargo decides whether the module needs rebuilding). Prints nginx=<binary> and
@@ -73,7 +75,19 @@ if [ ! -f build/nginx-*/objs/Makefile ] || [ ! -f configure.sse_auto.flags ] \
 fi
 make -j"$jobs" >make.sse_auto.log 2>&1 || { tail -n 40 make.sse_auto.log >&2; exit 1; }
 
-if [ -n "$prefix" ]; then
+if [ -n "${OPENRESTY_DESTDIR:-}" ]; then
+    make install DESTDIR="$OPENRESTY_DESTDIR" >install.sse_auto.log 2>&1 \
+        || { tail -n 20 install.sse_auto.log >&2; exit 1; }
+    sbin=$prefix/nginx/sbin/nginx modpath=$prefix/nginx/modules
+    for flag in "$@"; do
+        case $flag in
+        --sbin-path=*) sbin=${flag#--sbin-path=} ;;
+        --modules-path=*) modpath=${flag#--modules-path=} ;;
+        esac
+    done
+    nginx=$OPENRESTY_DESTDIR$sbin
+    so=$OPENRESTY_DESTDIR$modpath/ngx_http_sse_auto_module.so
+elif [ -n "$prefix" ]; then
     make install >install.sse_auto.log 2>&1 || { tail -n 20 install.sse_auto.log >&2; exit 1; }
     nginx=$prefix/nginx/sbin/nginx
     so=$prefix/nginx/modules/ngx_http_sse_auto_module.so
