@@ -48,6 +48,13 @@ END
 $NGX_OBJS${ngx_dirsep}ngx_http_sse_auto_module$ngx_modext: LINK = $SSE_AUTO_LINKER
 
 END
+        # a changed linker script links the module again
+        if [ -f "$SSE_AUTO_LINKER" ]; then
+            cat << END                                        >> $NGX_MAKEFILE
+$NGX_OBJS${ngx_dirsep}ngx_http_sse_auto_module$ngx_modext: $SSE_AUTO_LINKER
+
+END
+        fi
     fi
     ;;
 esac

@@ -5,7 +5,8 @@
 # than 2.17 (and the same check fails on the same objects linked by the host's own linker:
 # the control); each loads into a --with-compat nginx of its version built here (nginx -t); a
 # module of one version is refused by another version's nginx, with nginx's own message; a
-# second build in other directories gives the same bytes.
+# second build in other directories gives the same bytes; no file carries a run path or a path
+# of the build machine; every OpenResty file names its exact version.
 #
 # TEST_SSE_RELEASE: the folder; TEST_SSE_RELEASE_WORK: its build trees (RELEASE_WORK);
 # TEST_SSE_RELEASE_AGAIN: the folder of a second build (optional: the reproducibility test).
@@ -18,6 +19,7 @@ use strict;
 use Test::More;
 use JSON::PP;
 use File::Temp qw/ tempdir /;
+use Cwd ();
 
 use FindBin;
 
@@ -59,7 +61,7 @@ sub binary {
 my @loadable = grep { my $b = binary($_); $b && -x $b } @files;
 my @openresty = grep { $_->{flavour} eq 'openresty' } @files;
 
-plan(tests => 6 + 4 * @files + @loadable + @openresty);
+plan(tests => 6 + 5 * @files + @loadable + @openresty);
 
 ###############################################################################
 
@@ -90,6 +92,13 @@ for my $f (@files) {
 	($rc, $out) = sh("$REPO/scripts/build/glibc-floor.sh '$path'");
 	is($rc, 0, "$f->{target}: nothing newer than GLIBC_2.17 ($f->{newest_glibc_symbol})")
 		or diag($out);
+
+	# nothing of the build machine: no run path (OpenResty's build adds LuaJIT's to every
+	# link), no path of the build trees
+	my $dyn = `readelf -d '$path' 2>&1`;
+	my $abs = Cwd::abs_path($work) // $work;
+	ok($dyn !~ /\((?:RPATH|RUNPATH)\)/ && index($strings . `strings -n 8 '$path'`, $abs) < 0,
+		"$f->{target}: no run path, no build path") or diag(($dyn =~ /^(.*PATH.*)$/m)[0] // $abs);
 
 	is_deeply($txt{$f->{file}}, [ $f->{flavour}, $f->{nginx_version}, $f->{file},
 		$f->{signature}, $f->{sha256}, $f->{version_line} ],
