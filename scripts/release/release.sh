@@ -256,6 +256,10 @@ for id in "${want[@]}"; do
     start=$SECONDS
     echo "release: $id from $SOURCE"
     build "$id" "$flavour" || { echo "release: $id: build failed"; exit 1; }
+    # the Rust view of the tree's structures (nginx-sys' bindings), kept beside the build: two
+    # trees whose bindings differ only in their version strings have the same structures
+    bindings=$(ls -t "$SSE_AUTO_CARGO_TARGET_DIR"/release/build/nginx-sys-*/out/bindings.rs 2>/dev/null | head -n 1)
+    [ -z "$bindings" ] || cp "$bindings" "$work/$id.bindings.rs"
     so=$TREE/objs/ngx_http_sse_auto_module.so
     [ -f "$so" ] || { echo "release: $id: no $so"; exit 1; }
     name=ngx_http_sse_auto_module-$version-$flavour-$ver-$triple.so
