@@ -138,27 +138,47 @@ for my $f (@openresty) {
 	ok(!@wrong, "$f->{target}: every name says openresty/$v") or diag(join(', ', @wrong));
 }
 
-# point releases on one nginx core: do their files differ in more than the version string?
-# (the same code means the same patched structures; each keeps its file of its own)
+# point releases on one nginx core: do they have the same structures? The check is what the
+# module was compiled against: nginx-sys' bindings of each tree (release.sh keeps them beside
+# the build), compared without their string constants (version, paths, configure line). Each
+# release keeps a file of its own either way; this says whether one would serve both.
 my %core;
 push @{$core{ $_->{nginx_version} =~ s/\.\d+$//r }}, $_ for @openresty;
 for my $c (sort keys %core) {
-	my @g = @{$core{$c}};
+	my @g = grep { -f "$work/$_->{target}.bindings.rs" } @{$core{$c}};
 	next if @g < 2;
-	my $norm = sub {
-		my ($f) = @_;
-		local $/;
-		open my $fh, '<:raw', "$dir/$f->{file}" or return '';
-		my $b = <$fh>;
-		$b =~ s{openresty/\Q$f->{nginx_version}\E}{'openresty/' . ('#' x length $f->{nginx_version})}ge;
-		return $b;
+	my %types = map { $_->{target} => bindings("$work/$_->{target}.bindings.rs") } @g;
+	my $differ = sub {
+		my ($a, $b) = @types{@_};
+		return grep { ($a->{$_} // '') ne ($b->{$_} // '') } sort keys %{{ %$a, %$b }};
 	};
-	my $first = $norm->($g[0]);
-	my @same = grep { $norm->($_) eq $first } @g[1 .. $#g];
-	note(sprintf('OpenResty on nginx %s: %s', $c, @same == $#g
-		? 'the files of ' . join(', ', map { $_->{nginx_version} } @g)
-			. ' differ only in their version string (one code, the same structures)'
-		: 'the files differ beyond their version string'));
+	# releases with the same structures, together
+	my @sets;
+	for my $f (@g) {
+		my ($set) = grep { !$differ->($_->[0]{target}, $f->{target}) } @sets;
+		$set ? push(@$set, $f) : push(@sets, [$f]);
+	}
+	note(sprintf('OpenResty on nginx %s: %s', $c, join('; ', map {
+		join(', ', map { $_->{nginx_version} } @$_) . (@$_ > 1 ? ': the same structures' : '') } @sets)));
+	for my $i (1 .. $#sets) {
+		my @diff = $differ->($sets[$i - 1][0]{target}, $sets[$i][0]{target});
+		note(sprintf('  %s -> %s: %s', $sets[$i - 1][-1]{nginx_version}, $sets[$i][0]{nginx_version},
+			join(', ', @diff[0 .. ($#diff > 5 ? 5 : $#diff)]) . (@diff > 6 ? ', ...' : '')));
+	}
+}
+
+# nginx-sys' bindings as a map of item name -> definition, string constants left out
+sub bindings {
+	my ($file) = @_;
+	open my $fh, '<', $file or return {};
+	local $/;
+	my $s = <$fh>;
+	$s =~ s/pub\s+const\s+\w+\s*:\s*&\s*::\s*core\s*::\s*ffi\s*::\s*CStr\s*=\s*c"[^"]*"\s*;//g;
+	my %items;
+	while ($s =~ /^pub (?:struct|union|type|const|enum) (\w+)\b(.*?)(?=^pub |^#\[|\z)/msg) {
+		$items{$1} .= $2;
+	}
+	return \%items;
 }
 
 # each loads into nginx of its version, and the check at load_module is nginx's own
