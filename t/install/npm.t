@@ -44,7 +44,9 @@ plan(skip_all => 'run by scripts/test/test-panels.sh (an OpenResty image in NPM\
 my $INSTALL = "$FindBin::Bin/../../packaging/sse-auto-install";
 my $BIN = '/usr/sbin/nginx';
 my $MODULES = '/usr/lib/nginx/modules';
-my $ver = `$IMAGE$BIN -v 2>&1` =~ m{openresty/(\S+)} ? $1
+# outside the image its LuaJIT is found through the image's library folder
+my $luajit = join(':', map { s{/[^/]+$}{}r } glob("$IMAGE/etc/nginx/luajit/lib/libluajit-*.so*"));
+my $ver = `LD_LIBRARY_PATH=$luajit $IMAGE$BIN -v 2>&1` =~ m{openresty/(\S+)} ? $1
 	: plan(skip_all => "$IMAGE$BIN is not OpenResty");
 
 my $t = Test::Nginx->new()->has_daemon('openssl');
@@ -81,7 +83,7 @@ SKIP: {
 	skip "the release folder has no other OpenResty version", 1 unless $other;
 	($rc, $out) = sh("$INSTALL --root $img --nginx $BIN --from $other --no-reload");
 	ok($rc != 0 && $out =~ m{no module for openresty/\Q$ver\E in }
-		&& $out =~ m{nearest: openresty/\d} && hashes($data) eq $volume,
+		&& $out =~ m{nearest: openresty/\d} && hashes($data, 'logs') eq $volume,
 		'no module for this version: the nearest named, nothing changed') or diag($out);
 }
 
@@ -131,7 +133,7 @@ sub image {
 	mkdir "$r$_" for qw{ /etc /tmp /dev /run /run/nginx /var /var/log /var/log/nginx /data };
 	chmod 01777, "$r/tmp";
 	system("mknod -m 666 $r/dev/null c 1 3") == 0 or die "mknod failed\n";
-	for my $lib (map { `ldd $_` =~ m{(/\S+)}g } "$r$BIN", glob("$from/*openresty*.so")) {
+	for my $lib (map { `LD_LIBRARY_PATH=$luajit ldd $_` =~ m{(/\S+)}g } "$r$BIN", glob("$from/*openresty*.so")) {
 		next if $lib =~ m{^\Q$r\E};
 		system("mkdir -p $r\$(dirname $lib) && cp -L $lib $r$lib") == 0 or die;
 	}
