@@ -186,9 +186,10 @@ EOF
 	my $out = `$Test::Nginx::NGINX -t -p $d/ -c $d/$name $e 2>&1`;
 	my $rc = $? >> 8;
 
-	my $probe = $main || $directives;
+	# the directives' line; write_file_expand may have given a port another number (taken)
+	my $probe = join('\d+', map { quotemeta } split /(?<=127\.0\.0\.1:)\d+/, $main || $directives);
 	my @lines = split /\n/, $t->read_file($name);
-	my ($line) = grep { index($lines[$_ - 1], $probe) >= 0 } 1 .. @lines;
+	my ($line) = grep { $lines[$_ - 1] =~ /$probe/ } 1 .. @lines;
 
 	return ($rc, $out, $line);
 }
