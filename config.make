@@ -13,11 +13,16 @@ case "$ngx_addon_dir" in
     *)  sse_auto_dir="\$\$PWD/$ngx_addon_dir" ;;
 esac
 
-# the offline source release (make dist) carries its crates in vendor/ and the cargo
-# configuration that uses them; cargo runs from nginx's tree, so it is named explicitly
+# a cross build names its Rust target (NGX_RUST_TARGET, see "config"); the offline source
+# release (make dist) carries its crates in vendor/ and the cargo configuration that uses them;
+# cargo runs from nginx's tree, so it is named explicitly
 sse_auto_cargo_config=
-if [ -d "$ngx_addon_dir/vendor" ] && [ -f "$ngx_addon_dir/.cargo/config.toml" ]; then
+if [ -n "$SSE_AUTO_RUST_TARGET" ]; then
     sse_auto_cargo_config=" \\
+		--target \"$SSE_AUTO_RUST_TARGET\""
+fi
+if [ -d "$ngx_addon_dir/vendor" ] && [ -f "$ngx_addon_dir/.cargo/config.toml" ]; then
+    sse_auto_cargo_config="$sse_auto_cargo_config \\
 		--config \"$sse_auto_dir/.cargo/config.toml\""
 fi
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prebuilt modules for the nginx builds users run, into one folder:
 #
-#   ngx_http_sse_auto_module-<ver>-<flavour>-<nginx version>-x86_64-linux-gnu.so   one per target
+#   ngx_http_sse_auto_module-<ver>-<flavour>-<nginx version>-<arch>-linux-gnu.so   one per target
+#                              and architecture (x86_64, aarch64)
 #   SHA256SUMS                 sha256sum -c checks them
 #   manifest.json              per file: flavour, nginx version, `nginx -v` line, the module
 #                              signature nginx compares at load_module, glibc floor, sha256
@@ -9,7 +10,9 @@
 #   sse-auto-install           the installer (packaging/sse-auto-install)
 #
 # Each .so is built by nginx's own build (--add-dynamic-module) against a --with-compat tree of
-# exactly that version, linked against glibc 2.17 (scripts/build/zig.sh), stripped, with no build
+# exactly that version, configured for its architecture (aarch64: cross, with configure's test
+# programs run by qemu, so the sizes it probes are aarch64's; scripts/build/cross-aarch64.sh),
+# linked against glibc 2.17 (scripts/build/zig.sh), stripped, with no build
 # path in it: two runs give the same bytes. Each is proven to load (nginx -t) into a
 # --with-compat nginx binary of its version built from the same tree (vanilla and OpenResty
 # targets) or into the distribution's own nginx (the Debian targets: this host's when it is
@@ -20,6 +23,7 @@
 #                  missing is skipped with a line saying so
 #   RELEASE_OUT=   the folder (default target/prebuilt/sse-auto-<ver>)
 #   RELEASE_WORK=  build trees (default target/release-build)
+#   RELEASE_ARCHS= the architectures (default "x86_64 aarch64")
 # The last line on stdout is the folder's absolute path; the log goes to stderr.
 set -euo pipefail
 exec 3>&1 1>&2
@@ -30,8 +34,8 @@ sources=${SSE_SOURCES:-$repo/../shared/sources}
 version=$(sed -n '/^\[package\]/,/^\[/s/^version *= *"\([^"]*\)".*/\1/p' Cargo.toml | head -n 1)
 work=${RELEASE_WORK:-$repo/target/release-build}
 out=${RELEASE_OUT:-$repo/target/prebuilt/sse-auto-$version}
-triple=x86_64-linux-gnu
 jobs=${RELEASE_JOBS:-2}
+archs=${RELEASE_ARCHS:-x86_64 aarch64}
 
 # target | flavour | nginx version | source | who runs it
 TARGETS="
@@ -60,13 +64,21 @@ want=("$@")
 [ ${#want[@]} -gt 0 ] || mapfile -t want < <(printf '%s\n' "$TARGETS" | sed '/^$/d' | cut -d'|' -f1)
 
 # the glibc 2.17 link for every .so (config.make reads SSE_AUTO_LINKER)
-SSE_AUTO_LINKER=$(./scripts/build/zig.sh)
-[ -n "$SSE_AUTO_LINKER" ] || { echo "release: SSE_AUTO_GLIBC=host makes no release"; exit 1; }
-export SSE_AUTO_LINKER
+linker=$(./scripts/build/zig.sh)
+[ -n "$linker" ] || { echo "release: SSE_AUTO_GLIBC=host makes no release"; exit 1; }
+for a in $archs; do
+    case $a in
+    x86_64 | aarch64) ;;
+    *) echo "release: RELEASE_ARCHS: no architecture $a (x86_64, aarch64)"; exit 2 ;;
+    esac
+done
+cross_env=''
+case " $archs " in
+*" aarch64 "*) [ "$(uname -m)" = aarch64 ] || cross_env=$(./scripts/build/cross-aarch64.sh) ;;
+esac
 
-# one cargo target directory for all trees (the crates are compiled once); no path of this
-# machine in the module (panic locations): the bytes do not depend on where it is built
-export SSE_AUTO_CARGO_TARGET_DIR=$work/cargo
+# one cargo target directory per architecture for all trees (the crates are compiled once); no
+# path of this machine in the module (panic locations): the bytes do not depend on where it is built
 cargo_home=${CARGO_HOME:-$HOME/.cargo}
 export RUSTFLAGS="--remap-path-prefix=$work/src/sse-auto=/sse_auto \
 --remap-path-prefix=$repo=/sse_auto --remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$work=/build"
@@ -75,6 +87,25 @@ export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/n
 mkdir -p "$work" "$out"
 work=$(cd "$work" && pwd)
 out=$(cd "$out" && pwd)
+
+use_arch() { # arch: sets ARCH, triple, suffix (of the build folders), objcopy, CROSS (configure's
+    # options) and the environment nginx's build and cargo read
+    ARCH=$1 triple=$1-linux-gnu CROSS=() objcopy=objcopy
+    unset NGX_CARGO RUSTC NGX_RUST_TARGET
+    if [ "$1" = "$(uname -m)" ]; then
+        suffix='' SSE_AUTO_LINKER=$linker
+        [ "$1" = x86_64 ] || suffix=.$1
+    else
+        # a cross build: nginx's configure told the machine (--crossbuild) and the compiler,
+        # cargo the Rust target; the Rust compiler with that target's standard library
+        suffix=.$1 SSE_AUTO_LINKER=$linker-$1
+        local CROSS_CC=''
+        eval "export $cross_env"
+        CROSS=(--crossbuild=Linux::"$1" --with-cc="$CROSS_CC")
+        objcopy=$1-linux-gnu-objcopy
+    fi
+    export SSE_AUTO_LINKER SSE_AUTO_CARGO_TARGET_DIR=$work/cargo${suffix#.x86_64}
+}
 
 # the module's sources: the commit, not the working tree (what is released is what is
 # committed; uncommitted changes are left out, and said so)
@@ -114,7 +145,7 @@ apt_private() { # release: apt options of a private state with that release's in
 # prepare a tree: sets TREE (configured copy), FLAGS, SOURCE (what it was made from), BIN
 # (the binary to load into, or empty), or returns 1 with SKIP set
 prepare() {
-    local id=$1 flavour=$2 ver=$3 src=$4 dir=$work/$1 file bundle nginx_dir
+    local id=$1 flavour=$2 ver=$3 src=$4 dir=$work/$1$suffix file bundle nginx_dir
     SKIP='' BIN='' FLAGS=()
     case $src in
     tarball:*)
@@ -127,6 +158,7 @@ prepare() {
         FLAGS=("${vanilla_flags[@]}")
         # OpenSSL 3 deprecates what 1.18 calls; 1.18 knows PCRE1 only (libpcre3-dev)
         [ "$ver" = 1.18.0 ] && FLAGS+=(--with-cc-opt=-Wno-deprecated-declarations)
+        FLAGS+=("${CROSS[@]}")
         BIN=$TREE/objs/nginx ;;
     vendored)
         file=$(cargo metadata --format-version 1 2>/dev/null \
@@ -139,7 +171,7 @@ prepare() {
             rm -rf "$dir" && mkdir -p "$dir" && cp -r "$file" "$dir/nginx-$ver"
         fi
         TREE=$dir/nginx-$ver SOURCE="nginx-src crate (nginx $ver)"
-        FLAGS=("${vanilla_flags[@]}")
+        FLAGS=("${vanilla_flags[@]}" "${CROSS[@]}")
         BIN=$TREE/objs/nginx ;;
     debian:*)
         # the distribution's own tree (nginx-dev: its patches applied) and its configure
@@ -173,11 +205,19 @@ prepare() {
         TREE=$dir/tree SOURCE="Debian $dist nginx-dev $pkgver"
         # shellcheck disable=SC1091
         mapfile -t FLAGS < <(. "$TREE/conf_flags" && printf '%s\n' "${NGX_CONF_FLAGS[@]}")
+        FLAGS+=("${CROSS[@]}")
+        # the binary of that release is in its root (t/release-root): another architecture's
+        # is loaded there (scripts/test/test-release.sh)
+        [ "$ARCH" = "$(uname -m)" ] || return 0
         if [ "$(. /etc/os-release && echo "${VERSION_CODENAME:-}")" = "$dist" ] \
             && [ "$(dpkg-query -W -f='${Version}' nginx 2>/dev/null)" = "$pkgver" ]; then
             BIN=/usr/sbin/nginx
         fi ;;
     openresty:*)
+        if [ "$ARCH" != "$(uname -m)" ]; then
+            SKIP="OpenResty is not cross-built yet (its LuaJIT build)"
+            return 1
+        fi
         file=$sources/${src#openresty:}
         [ -f "$file" ] || { SKIP="no $file"; return 1; }
         bundle=$dir/openresty-$ver
@@ -200,7 +240,8 @@ build() { # id flavour: builds TREE with FLAGS, leaves objs/ngx_http_sse_auto_mo
         OPENRESTY_JOBS=$jobs "$module/scripts/build/openresty.sh" "$bundle" "${FLAGS[@]}" >/dev/null
         return
     fi
-    stamp=$(printf '%s\n' "${FLAGS[@]}" "module=$module" "linker=$SSE_AUTO_LINKER" "rustflags=$RUSTFLAGS")
+    stamp=$(printf '%s\n' "${FLAGS[@]}" "module=$module" "linker=$SSE_AUTO_LINKER" "rustflags=$RUSTFLAGS" \
+        "rust-target=${NGX_RUST_TARGET:-}")
     (
         cd "$TREE"
         if [ ! -f objs/Makefile ] || [ "$(cat objs/release.flags 2>/dev/null)" != "$stamp" ] \
@@ -243,32 +284,35 @@ load_test() { # binary so: nginx -t with the module loaded, in a temporary prefi
 
 json_str() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
 
-entries=() lines=() skipped=()
+entries=() lines=() skipped=() built_archs=()
+for a in $archs; do
+use_arch "$a"
 for id in "${want[@]}"; do
     row=$(printf '%s\n' "$TARGETS" | awk -F'|' -v id="$id" '$1 == id')
     [ -n "$row" ] || { echo "release: unknown target $id (scripts/release/release.sh --list)"; exit 2; }
     IFS='|' read -r _ flavour ver src who <<<"$row"
     if ! prepare "$id" "$flavour" "$ver" "$src"; then
-        echo "release: SKIPPED $id: $SKIP"
-        skipped+=("$id: $SKIP")
+        echo "release: SKIPPED $id ($ARCH): $SKIP"
+        skipped+=("$id ($ARCH): $SKIP")
         continue
     fi
     start=$SECONDS
-    echo "release: $id from $SOURCE"
+    echo "release: $id ($ARCH) from $SOURCE"
     build "$id" "$flavour" || { echo "release: $id: build failed"; exit 1; }
     # the Rust view of the tree's structures (nginx-sys' bindings), kept beside the build: two
     # trees whose bindings differ only in their version strings have the same structures
-    bindings=$(ls -t "$SSE_AUTO_CARGO_TARGET_DIR"/release/build/nginx-sys-*/out/bindings.rs 2>/dev/null | head -n 1)
-    [ -z "$bindings" ] || cp "$bindings" "$work/$id.bindings.rs"
+    bindings=$(ls -t "$SSE_AUTO_CARGO_TARGET_DIR"/${NGX_RUST_TARGET:+$NGX_RUST_TARGET/}release/build/nginx-sys-*/out/bindings.rs \
+        2>/dev/null | head -n 1)
+    [ -z "$bindings" ] || cp "$bindings" "$work/$id$suffix.bindings.rs"
     so=$TREE/objs/ngx_http_sse_auto_module.so
     [ -f "$so" ] || { echo "release: $id: no $so"; exit 1; }
     name=ngx_http_sse_auto_module-$version-$flavour-$ver-$triple.so
     # debug info carries the build's paths: nothing of it ships
-    objcopy --strip-debug --remove-section=.comment "$so" "$out/$name"
+    "$objcopy" --strip-debug --remove-section=.comment "$so" "$out/$name"
     chmod 644 "$out/$name"
     ./scripts/build/glibc-floor.sh "$out/$name" >/dev/null \
         || { ./scripts/build/glibc-floor.sh "$out/$name"; exit 1; }
-    newest=$(objdump -T "$out/$name" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n 1)
+    newest=$(readelf --dyn-syms -W "$out/$name" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n 1)
     # the signature nginx compares: "<ptr size>,<sig_atomic_t size>,<time_t size>,<bits>"
     sig=$(strings -n 20 "$out/$name" | grep -E -x '[0-9]+,[0-9]+,[0-9]+,[01]+' | head -n 1)
     [ -n "$sig" ] || { echo "release: $id: no module signature in $name"; exit 1; }
@@ -281,12 +325,14 @@ for id in "${want[@]}"; do
         loaded=$BIN
         echo "release: $id: loads into $BIN ($("$BIN" -v 2>&1 | tail -n 1))"
     fi
-    echo "release: $id: $name, $(stat -c %s "$out/$name") bytes, newest glibc symbol $newest, $((SECONDS - start)) s"
-    entries+=("$(printf '    {"file": %s, "target": %s, "flavour": %s, "nginx_version": %s, "version_line": %s, "signature": %s, "glibc_floor": "2.17", "newest_glibc_symbol": %s, "sha256": %s, "source": %s, "for": %s}' \
-        "$(json_str "$name")" "$(json_str "$id")" "$(json_str "$flavour")" "$(json_str "$ver")" \
+    echo "release: $id ($ARCH): $name, $(stat -c %s "$out/$name") bytes, newest glibc symbol $newest, $((SECONDS - start)) s"
+    entries+=("$(printf '    {"file": %s, "target": %s, "arch": %s, "flavour": %s, "nginx_version": %s, "version_line": %s, "signature": %s, "glibc_floor": "2.17", "newest_glibc_symbol": %s, "sha256": %s, "source": %s, "for": %s}' \
+        "$(json_str "$name")" "$(json_str "$id")" "$(json_str "$triple")" "$(json_str "$flavour")" "$(json_str "$ver")" \
         "$(json_str "$vline")" "$(json_str "$sig")" "$(json_str "$newest")" "$(json_str "$sum")" \
         "$(json_str "$SOURCE")" "$(json_str "$who")")")
-    lines+=("$(printf '%s\t%s\t%s\t%s\t%s\t%s' "$flavour" "$ver" "$name" "$sig" "$sum" "$vline")")
+    lines+=("$(printf '%s\t%s\t%s\t%s\t%s\t%s\t%s' "$flavour" "$ver" "$name" "$sig" "$sum" "$vline" "$triple")")
+    case " ${built_archs[*]} " in *" $triple "*) ;; *) built_archs+=("$triple") ;; esac
+done
 done
 
 [ ${#entries[@]} -gt 0 ] || { echo "release: nothing built"; exit 1; }
@@ -295,7 +341,8 @@ install -m 755 "$module/packaging/sse-auto-install" "$out/sse-auto-install"
 (cd "$out" && sha256sum -- *.so sse-auto-install >SHA256SUMS)
 {
     echo "{"
-    echo "  \"module\": \"ngx_http_sse_auto_module\", \"version\": \"$version\", \"arch\": \"$triple\","
+    echo "  \"module\": \"ngx_http_sse_auto_module\", \"version\": \"$version\","
+    printf '  "architectures": [%s],\n' "$(printf '"%s", ' "${built_archs[@]}" | sed 's/, $//')"
     echo "  \"files\": ["
     for ((i = 0; i < ${#entries[@]}; i++)); do
         [ $i -lt $((${#entries[@]} - 1)) ] && echo "${entries[i]}," || echo "${entries[i]}"
@@ -304,7 +351,7 @@ install -m 755 "$module/packaging/sse-auto-install" "$out/sse-auto-install"
     echo "}"
 } >"$out/manifest.json"
 {
-    echo "# sse_auto $version prebuilt modules: flavour, nginx version, file, signature, sha256, nginx -v line"
+    echo "# sse_auto $version prebuilt modules: flavour, nginx version, file, signature, sha256, nginx -v line, architecture"
     printf '%s\n' "${lines[@]}"
 } >"$out/manifest.txt"
 for s in "${skipped[@]}"; do echo "release: skipped $s"; done
