@@ -214,17 +214,15 @@ prepare() {
             BIN=/usr/sbin/nginx
         fi ;;
     openresty:*)
-        if [ "$ARCH" != "$(uname -m)" ]; then
-            SKIP="OpenResty is not cross-built yet (its LuaJIT build)"
-            return 1
-        fi
         file=$sources/${src#openresty:}
         [ -f "$file" ] || { SKIP="no $file"; return 1; }
         bundle=$dir/openresty-$ver
         [ -x "$bundle/configure" ] || { rm -rf "$dir" && mkdir -p "$dir" && tar -xzf "$file" -C "$dir"; }
         SOURCE=$(basename "$file")
         mapfile -t FLAGS < <(grep -v -e '^#' -e '^$' scripts/build/openresty.flags)
-        FLAGS+=(--with-compat --prefix="$dir/prefix")
+        # a cross build: OpenResty's configure gives --with-cc to LuaJIT (whose build tools,
+        # built by that compiler, run through qemu) and the rest to nginx's
+        FLAGS+=(--with-compat --prefix="$dir/prefix" "${CROSS[@]}")
         # OpenResty's configure patches and configures bundle/nginx-*; its make builds the
         # binary and the module (scripts/build/openresty.sh)
         nginx_dir=$(ls -d "$bundle"/bundle/nginx-[0-9]*)
