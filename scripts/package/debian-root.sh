@@ -5,6 +5,9 @@
 #
 # Usage: scripts/package/debian-root.sh <release> <command> [args]     (as root)
 #
+# DEBIAN_ROOT_ARCH=arm64: a root of that architecture (target/debian-root/<release>-arm64), whose
+# programs run here through qemu (scripts/build/cross-aarch64.sh registers it with binfmt_misc).
+#
 # The root is kept in target/debian-root/<release> (about 700 MB with the build packages) and
 # brought up to date only when the package list below changes; /proc, /dev, /dev/pts and /src
 # are mounted for the command and unmounted when it ends, whatever happens. Services never
@@ -18,7 +21,14 @@ shift
 [ $# -gt 0 ] || { echo "usage: $0 <release> <command> [args]" >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] || { echo "debian-root: needs root (debootstrap, chroot, mount)" >&2; exit 1; }
 
+arch=${DEBIAN_ROOT_ARCH:-$(dpkg --print-architecture)}
 root=$repo/target/debian-root/$dist
+if [ "$arch" != "$(dpkg --print-architecture)" ]; then
+    root=$root-$arch
+    [ "$arch" = arm64 ] || { echo "debian-root: DEBIAN_ROOT_ARCH=$arch: only arm64 runs here" >&2; exit 2; }
+    # debootstrap's second stage and everything after run arm64 programs
+    "$repo/scripts/build/cross-aarch64.sh" >/dev/null
+fi
 # DEBIAN_ROOT_COPY=<name>: the command gets a fresh copy of the root (target/debian-root/<name>),
 # for tests that change the root itself (an upgrade to the next release); the cached root
 # stays as it is. DEBIAN_ROOT_HOST=1: the command runs on this machine, not chrooted, with
@@ -85,7 +95,7 @@ if [ ! -f "$root/.debootstrap-done" ]; then
     rm -rf "$root"
     mkdir -p "$root"
     start=$SECONDS
-    debootstrap --variant=minbase "$dist" "$root" "$uri" >"$root.debootstrap.log" 2>&1 \
+    debootstrap --arch="$arch" --variant=minbase "$dist" "$root" "$uri" >"$root.debootstrap.log" 2>&1 \
         || { tail -n 20 "$root.debootstrap.log" >&2; exit 1; }
     printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
     chmod 755 "$root/usr/sbin/policy-rc.d"

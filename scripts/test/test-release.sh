@@ -3,7 +3,9 @@
 # glibc floor and its control, loads, refusal by another version, reproducibility), then
 # t/release-root/ inside roots of the distributions whose nginx the module was not built on:
 # Debian 11 (bullseye: nginx 1.18.0) and Debian 13 (trixie: 1.26.3), made with debootstrap
-# (scripts/package/debian-root.sh; kept in target/debian-root/).
+# (scripts/package/debian-root.sh; kept in target/debian-root/). The aarch64 files: in arm64
+# roots of Debian 11, 12 and 13 (their own arm64 nginx, run through qemu), and the installer in
+# the Debian 12 one; ARM64_ROOTS= chooses the roots (CI: bookworm).
 #
 # Usage: scripts/test/test-release.sh [target ...]   (default: all; RELEASE_TWICE=0 skips the
 # second build for the reproducibility test). Needs root (debootstrap, chroot).
@@ -25,14 +27,14 @@ fi
 eval "$(./scripts/build/paths.sh)"
 failed=0
 TEST_SSE_RELEASE="$out" TEST_SSE_RELEASE_AGAIN="$again" TEST_NGINX_BINARY="$nginx" \
-    prove -I t/lib t/release/ || failed=1
+    prove -I t/lib t/release/release.t || failed=1
 
 # the distributions' own nginx, in their roots: the release's module for that version
-in_root() { # release packages version
-    local dist=$1 packages=$2 ver=$3 so
-    so=$(ls "$out"/*-nginx-"$ver"-*.so 2>/dev/null | head -n 1)
+in_root() { # release packages version [arch]
+    local dist=$1 packages=$2 ver=$3 arch=${4:-x86_64} so
+    so=$(ls "$out"/*-nginx-"$ver"-"$arch"-linux-gnu.so 2>/dev/null | head -n 1)
     if [ -z "$so" ]; then
-        echo "test-release: no nginx $ver module in $out: $dist's nginx not tested"
+        echo "test-release: no nginx $ver $arch module in $out: $dist's nginx ($arch) not tested"
         return 0
     fi
     DEBIAN_ROOT_PACKAGES=${packages:-} ./scripts/package/debian-root.sh "$dist" env \
@@ -53,6 +55,31 @@ if ls "$out"/*-nginx-1.18.0-*.so >/dev/null 2>&1; then
 fi
 # the root make test-deb DIST=trixie uses (its package list, so it is shared)
 in_root trixie "" 1.26.3
+
+# aarch64: the distributions' arm64 nginx, in arm64 roots (qemu)
+arm64_packages="ca-certificates nginx perl curl openssl"
+for dist in ${ARM64_ROOTS-bullseye bookworm trixie}; do
+    case $dist in
+    bullseye) ver=1.18.0 ;; bookworm) ver=1.22.1 ;; trixie) ver=1.26.3 ;;
+    *) echo "test-release: ARM64_ROOTS: no nginx version known for $dist"; failed=1; continue ;;
+    esac
+    DEBIAN_ROOT_ARCH=arm64 in_root "$dist" "$arm64_packages" "$ver" aarch64
+done
+# sse-auto-install from the release folder in Debian 12's arm64 nginx: it picks the aarch64 file;
+# from this host into that root, and here, it refuses the other architecture's file
+case " ${ARM64_ROOTS-bookworm} " in
+*" bookworm "*)
+    TEST_SSE_RELEASE="$out" TEST_SSE_ARM64_ROOT="$repo/target/debian-root/bookworm-arm64" \
+        prove -I t/lib t/release/arch.t || failed=1
+    if ls "$out"/*-nginx-1.22.1-aarch64-linux-gnu.so >/dev/null 2>&1; then
+        DEBIAN_ROOT_ARCH=arm64 DEBIAN_ROOT_PACKAGES=$arm64_packages ./scripts/package/debian-root.sh bookworm \
+            env TEST_SSE_INSTALL_FROM="/src${out#"$repo"}" sh -c '
+                sed -i -E -e "/listen +\[::\]:80 default_server/d" \
+                    -e "s/listen +80 default_server/listen 127.0.0.1:8180 default_server/" \
+                    /etc/nginx/sites-available/default
+                cd /src && prove -I t/lib t/install/install.t' || failed=1
+    fi ;;
+esac
 
 [ $failed -eq 0 ] && echo "test-release: all passed" || echo "test-release: FAILED"
 exit $failed

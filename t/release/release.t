@@ -6,7 +6,10 @@
 # the control); each loads into a --with-compat nginx of its version built here (nginx -t); a
 # module of one version is refused by another version's nginx, with nginx's own message; a
 # second build in other directories gives the same bytes; no file carries a run path or a path
-# of the build machine; every OpenResty file names its exact version.
+# of the build machine; every OpenResty file names its exact version. Every file is of the
+# architecture its name says (x86_64, aarch64), and the aarch64 ones were compiled against an
+# aarch64 configuration of their tree (struct stat as aarch64 has it); the floor check's
+# control fails for aarch64's objects too.
 #
 # TEST_SSE_RELEASE: the folder; TEST_SSE_RELEASE_WORK: its build trees (RELEASE_WORK);
 # TEST_SSE_RELEASE_AGAIN: the folder of a second build (optional: the reproducibility test).
@@ -45,23 +48,30 @@ my $manifest = eval {
 my @files = $manifest ? @{$manifest->{files}} : ();
 my @so = map { $_ =~ s{.*/}{}r } glob("$dir/*.so");
 
-# the binary each target loads into, where one was built here
+# the architecture of a file (x86_64, aarch64) and the suffix of its build folders there
+sub arch { (($_[0]{arch} // 'x86_64') =~ /^([a-z0-9_]+?)-/)[0] // 'x86_64' }
+sub suffix { arch($_[0]) eq 'x86_64' ? '' : '.' . arch($_[0]) }
+my $HOST = `uname -m` =~ s/\s+//r;
+
+# the binary each target loads into, where one was built here (another architecture's runs
+# through qemu)
 sub binary {
 	my ($f) = @_;
-	my $id = $f->{target};
+	my $id = $f->{target} . suffix($f);
 	return "$work/$id/prefix/nginx/sbin/nginx" if $f->{flavour} eq 'openresty';
 	return "$work/$id/nginx-$f->{nginx_version}/objs/nginx"
 		if $f->{source} !~ /^Debian /;
 	# a Debian target: this host's nginx when it is that package (else in a root: t/release-root)
 	my ($pkgver) = $f->{source} =~ /nginx-dev (\S+)$/;
 	my $have = `dpkg-query -W -f='\${Version}' nginx 2>/dev/null`;
-	return $pkgver && $have eq $pkgver ? '/usr/sbin/nginx' : undef;
+	return $pkgver && $have eq $pkgver && arch($f) eq $HOST ? '/usr/sbin/nginx' : undef;
 }
 
 my @loadable = grep { my $b = binary($_); $b && -x $b } @files;
 my @openresty = grep { $_->{flavour} eq 'openresty' } @files;
+my @cross = grep { arch($_) ne 'x86_64' && -f "$work/$_->{target}" . suffix($_) . '.bindings.rs' } @files;
 
-plan(tests => 6 + 5 * @files + @loadable + @openresty);
+plan(tests => 7 + 6 * @files + @loadable + @openresty + @cross);
 
 ###############################################################################
 
@@ -101,14 +111,33 @@ for my $f (@files) {
 		"$f->{target}: no run path, no build path") or diag(($dyn =~ /^(.*PATH.*)$/m)[0] // $abs);
 
 	is_deeply($txt{$f->{file}}, [ $f->{flavour}, $f->{nginx_version}, $f->{file},
-		$f->{signature}, $f->{sha256}, $f->{version_line} ],
+		$f->{signature}, $f->{sha256}, $f->{version_line}, $f->{arch} ],
 		"$f->{target}: manifest.txt says the same");
+
+	# the machine in the ELF header is the one the name and the manifest say
+	my %machine = (x86_64 => 'Advanced Micro Devices X86-64', aarch64 => 'AArch64');
+	my ($m) = `readelf -h '$path'` =~ /^\s*Machine:\s*(.*?)\s*$/m;
+	ok($f->{file} =~ /-\Q$f->{arch}\E\.so$/ && ($m // '') eq ($machine{arch($f)} // '?'),
+		"$f->{target}: an " . arch($f) . " file ($f->{arch})") or diag($m);
+}
+
+# what the aarch64 trees were compiled against is aarch64's: nginx-sys' bindings of each (the
+# headers of that configure run) have aarch64's struct stat (nginx's ngx_file_info_t: st_mode
+# before st_nlink, __pad1 and __pad2; x86_64's has __pad0) and aarch64's system calls
+
+for my $f (@cross) {
+	my $b = bindings("$work/$f->{target}" . suffix($f) . '.bindings.rs');
+	my $stat = $b->{stat} // '';
+	ok($stat =~ /st_mode\b.*st_nlink\b.*__pad1\b.*__pad2\b/s && $stat !~ /__pad0/
+		&& ($b->{__NR_fstat} // '') =~ /=\s*80\s*;/,
+		"$f->{target} ($f->{arch}): compiled against an aarch64 configuration (struct stat, fstat)")
+		or diag("stat: $stat");
 }
 
 # the control: the same objects, linked by this host's own linker, need a newer glibc
 
 SKIP: {
-	my ($tree) = grep { -f "$_/objs/ngx_http_sse_auto_module_modules.o" }
+	my ($tree) = grep { -f "$_/objs/ngx_http_sse_auto_module_modules.o" && !m{\.aarch64/} }
 		glob("$work/nginx-*/nginx-*");
 	my $lib = "$work/cargo/release/libngx_http_sse_auto_module.a";
 	skip 'no release build tree here', 1 unless $tree && -f $lib;
@@ -119,6 +148,23 @@ SKIP: {
 		. " && $REPO/scripts/build/glibc-floor.sh $tmp/plain.so");
 	like($out, qr/^FAIL: \S+ needs \S+\@GLIBC_2\.(1[89]|[2-9]\d)/m,
 		'control: a plain host link fails the check, naming the symbol')
+		or diag($out);
+}
+
+SKIP: {
+	# and for aarch64: the same objects linked by Debian's cross compiler (arm64 glibc 2.36)
+	my ($tree) = grep { -f "$_/objs/ngx_http_sse_auto_module_modules.o" }
+		glob("$work/nginx-*.aarch64/nginx-*");
+	my $lib = "$work/cargo.aarch64/aarch64-unknown-linux-gnu/release/libngx_http_sse_auto_module.a";
+	skip 'no aarch64 release build tree here', 1
+		unless $tree && -f $lib && `sh -c 'command -v aarch64-linux-gnu-gcc'`;
+
+	my $tmp = tempdir('sse-release-XXXXXXXX', TMPDIR => 1, CLEANUP => 1);
+	($rc, $out) = sh("aarch64-linux-gnu-gcc -shared -o $tmp/plain.so "
+		. "$tree/objs/ngx_http_sse_auto_module_modules.o $lib -lpthread -ldl -lm -lgcc_s"
+		. " && $REPO/scripts/build/glibc-floor.sh $tmp/plain.so");
+	like($out, qr/^FAIL: \S+ needs \S+\@GLIBC_2\.(1[89]|[2-9]\d)/m,
+		'control, aarch64: a plain cross link fails the check, naming the symbol')
 		or diag($out);
 }
 
@@ -211,7 +257,7 @@ SKIP: {
 	my $ver = sub { (`$_[0] -v 2>&1` =~ m{nginx version: \w+/(\S+)})[0] // '' };
 	my @bins = grep { defined && -x } (map { binary($_) } @loadable), '/usr/sbin/nginx',
 		$ENV{TEST_NGINX_BINARY};
-	my ($f) = grep { $_->{flavour} eq 'nginx' } @files;
+	my ($f) = grep { $_->{flavour} eq 'nginx' && arch($_) eq $HOST } @files;
 	my ($other) = $f ? grep { $ver->($_) ne $f->{nginx_version} } @bins : ();
 	skip 'no nginx of another version here', 1 unless $other;
 
