@@ -10,6 +10,8 @@
 #   nginx-1.30   nginx 1.30.4, the stable line (nginx.org packages, the official Docker image),
 #                the same way, with --with-http_v3_module
 #   nginx-1.31   nginx 1.31.4, the mainline, the same way, with --with-http_v3_module
+#   nginx-1.30-aarch64  nginx 1.30.4 and the module built for aarch64 (cross, as the release
+#                does: scripts/build/cross-aarch64.sh), run here through qemu
 #   debian       Debian bookworm's packaged /usr/sbin/nginx 1.22.1, module built against the
 #                nginx-dev tree of that very package
 #   trixie       nginx 1.26.3 from Debian trixie's source package, nginx's own build
@@ -131,6 +133,23 @@ for name in $want; do
         # shellcheck disable=SC2086
         eval "$(./scripts/build/nginx-build.sh "$src" $flags)"
         echo "$name: built in $((SECONDS - start)) s"
+        run_suite "$name" "$nginx" "$module"
+        ;;
+
+    nginx-1.30-aarch64)
+        # the suite against an aarch64 nginx and module: configure runs its test programs
+        # through qemu (the sizes it probes are aarch64's), every nginx the tests start too
+        eval "$(./scripts/build/cross-aarch64.sh)"
+        export NGX_CARGO RUSTC NGX_RUST_TARGET
+        unpack "$name" "$sources/nginx-1.30.4.tar.gz" nginx-1.30.4
+        start=$SECONDS
+        cross=()
+        [ -z "$CROSS_CC" ] || cross=(--crossbuild=Linux::aarch64 --with-cc="$CROSS_CC")
+        eval "$(SSE_AUTO_LINKER=$(./scripts/build/zig.sh)-aarch64 NGINX_BUILD_NAME=nginx-1.30.4-aarch64 \
+            SSE_AUTO_CARGO_TARGET_DIR=$work/$name/cargo ./scripts/build/nginx-build.sh "$src" \
+            "${cross[@]}" --with-http_v3_module)"
+        unset NGX_CARGO RUSTC NGX_RUST_TARGET
+        echo "$name: built in $((SECONDS - start)) s ($(readelf -h "$nginx" | sed -n 's/^ *Machine: *//p'))"
         run_suite "$name" "$nginx" "$module"
         ;;
 
