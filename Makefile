@@ -42,13 +42,13 @@ help:
 	@echo "make module-for          the module for an nginx binary (NGINX=<binary> [NGINX_SRC=<source>])"
 	@echo "make test-module-for     module-for on Debian's nginx, OpenResty, nginx.org's build"
 	@echo "make release             prebuilt modules, SHA256SUMS, manifest, installer (RELEASE_TARGETS=...)"
-	@echo "make test-release        the release twice, its tests here and in Debian 11/13 roots"
+	@echo "make test-release        the release twice, its tests here and in Debian 11/12/13 roots, x86_64 and arm64"
 	@echo "make check-floor         no .so built under target/ needs glibc newer than 2.17"
 	@echo "make test-install        sse-auto-install in the system's Debian nginx and in OpenResty (root)"
 	@echo "make test-panels         the installer in an OpenResty image laid out as Nginx Proxy Manager's (root)"
 	@echo "make test-upgrade        upgrades with the module installed: Debian 11 -> 12, container image, binary (root)"
-	@echo "make deb                 libnginx-mod-http-sse-auto for Debian's nginx (DIST=trixie: in a trixie root)"
-	@echo "make test-deb            the .deb installed, streaming, purged in the system nginx (root)"
+	@echo "make deb                 libnginx-mod-http-sse-auto for Debian's nginx (DIST=trixie: in a trixie root; ARCH=arm64: cross)"
+	@echo "make test-deb            the .deb installed, streaming, purged in the system nginx (root; ARCH=arm64: in an arm64 root)"
 	@echo "make deb-openresty       openresty-sse-auto for OpenResty's deb (OPENRESTY=1.27.1.2)"
 	@echo "make test-deb-openresty  openresty-sse-auto twice, lintian, installed over a stand-in, purged (root)"
 	@echo "make test-forks          Tengine, vanilla nginx 1.24.0, Angie: each refuses the others' modules"
@@ -155,8 +155,9 @@ fuzz-core:
 # make deb DIST=trixie: for another Debian release's nginx, built inside a root of that release
 # (scripts/package/debian-root.sh, cached in target/debian-root/)
 DIST ?=
+ARCH ?=
 deb:
-	DIST="$(DIST)" ./scripts/package/deb.sh
+	ARCH="$(ARCH)" DIST="$(DIST)" ./scripts/package/deb.sh
 
 # The module for an nginx binary: reads its nginx -V, builds against its source (NGINX_SRC,
 # or Debian's nginx-dev tree for Debian's nginx) with its arguments, proves it loads (nginx -t
@@ -237,11 +238,21 @@ test-dist:
 
 # Installs, removes, reinstalls and purges the package in the system nginx (root, Debian
 # bookworm); the system is left as it was. With DIST=trixie: the same in the stock nginx of
-# the trixie root the package was built in.
+# the trixie root the package was built in. With ARCH=arm64: the package cross-built here,
+# lintian, then the same test in the stock arm64 nginx of an arm64 bookworm root (qemu).
 test-deb:
 	./scripts/build/deps.sh test
-	@deb=$$(DIST="$(DIST)" ./scripts/package/deb.sh) || exit 1; \
+	@deb=$$(ARCH="$(ARCH)" DIST="$(DIST)" ./scripts/package/deb.sh) || exit 1; \
 	case "$$deb" in \
+	$(CURDIR)/target/deb-arm64/*) \
+		command -v lintian >/dev/null || apt-get install -y -qq --no-install-recommends lintian >/dev/null; \
+		lintian --fail-on error,warning "$$deb" && echo "lintian: $$(basename "$$deb"): no error, no warning" || exit 1; \
+		DEBIAN_ROOT_ARCH=arm64 DEBIAN_ROOT_PACKAGES="ca-certificates nginx perl curl openssl" \
+		./scripts/package/debian-root.sh bookworm env TEST_SSE_DEB="/src$${deb#$(CURDIR)}" sh -c ' \
+			sed -i -E -e "/listen +\[::\]:80 default_server/d" \
+				-e "s/listen +80 default_server/listen 127.0.0.1:8180 default_server/" \
+				/etc/nginx/sites-available/default; \
+			cd /src && prove -I t/lib t/deb/' ;; \
 	$(CURDIR)/target/deb-*) ./scripts/package/debian-root.sh "$(DIST)" env TEST_SSE_DEB="/src$${deb#$(CURDIR)}" \
 		sh -c 'cd /src && prove -I t/lib t/deb/' ;; \
 	*) TEST_SSE_DEB="$$deb" $(PROVE) -I t/lib t/deb/ ;; \

@@ -18,6 +18,9 @@
 #   DEB_BUILD_OPTIONS      passed on (e.g. nocheck skips the nginx -t load test)
 #   DIST            another Debian release to build for (default: this machine's)
 #   DEB_EPOCH, DEB_COMMIT  the changelog date and git description (default: from git)
+#   ARCH            the package's architecture (default: this machine's); arm64 on an amd64
+#                   machine is a cross build (scripts/build/cross-aarch64.sh) into
+#                   target/deb-arm64/, for this machine's Debian release
 set -euo pipefail
 
 exec 3>&1 1>&2
@@ -26,6 +29,13 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 
 # shellcheck disable=SC1091
 here=$(. /etc/os-release && echo "${VERSION_CODENAME:-unstable}")
+native=$(dpkg --print-architecture)
+arch=${ARCH:-$native}
+if [ "$arch" != "$native" ]; then
+    [ "$arch" = arm64 ] || { echo "deb.sh: ARCH=$arch: only arm64 is cross-built here"; exit 2; }
+    [ -z "${DIST:-}" ] || [ "$DIST" = "$here" ] \
+        || { echo "deb.sh: ARCH=$arch is built for this machine's release ($here) only, not DIST=$DIST"; exit 2; }
+fi
 if [ -n "${DIST:-}" ] && [ "$DIST" != "$here" ]; then
     # the same script inside a root of that release, the repository mounted at /src; what git
     # says comes from here (the root has no git)
@@ -65,7 +75,11 @@ EOF
     esac
     exit 0
 fi
-out=${DEB_OUT_DIR:-$root/target/deb}
+if [ "$arch" != "$native" ]; then
+    out=${DEB_OUT_DIR:-$root/target/deb-$arch}
+else
+    out=${DEB_OUT_DIR:-$root/target/deb}
+fi
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 pkg=libnginx-mod-http-sse-auto
@@ -110,7 +124,6 @@ version=$(sed -n '/^\[package\]/,/^\[/s/^version *= *"\([^"]*\)".*/\1/p' "$root/
     | head -n 1)
 [ -n "$version" ] || { echo "no version in Cargo.toml"; exit 1; }
 debversion=$version-${DEB_REVISION:-1}
-arch=$(dpkg --print-architecture)
 
 name=${DEBFULLNAME:-$(git -C "$root" config user.name 2>/dev/null || true)}
 email=${DEBEMAIL:-$(git -C "$root" config user.email 2>/dev/null || true)}
@@ -145,15 +158,25 @@ EOF
 # the .so loads on glibc 2.17 and newer (debian/rules, scripts/build/zig.sh)
 if [ -z "${SSE_AUTO_LINKER+set}" ]; then
     SSE_AUTO_LINKER=$("$root/scripts/build/zig.sh")
+    [ "$arch" = "$native" ] || [ -z "$SSE_AUTO_LINKER" ] || SSE_AUTO_LINKER=$SSE_AUTO_LINKER-aarch64
 fi
 export SSE_AUTO_LINKER
+buildpackage=(-b -us -uc)
+if [ "$arch" != "$native" ]; then
+    # the cross toolchain; the build dependencies are this machine's, not arm64 packages
+    eval "$("$root/scripts/build/cross-aarch64.sh")"
+    export NGX_CARGO RUSTC
+    CARGO=$NGX_CARGO
+    export CARGO
+    buildpackage+=(-a "$arch" -d)
+fi
 
 echo "building $pkg $debversion for nginx $nginx_version ($abi)"
 (
     cd "$stage"
     # cargo's target directory and the configured nginx tree outlive the staging directory
     export CARGO_TARGET_DIR=$out/cargo NGX_TREE=$out/nginx-tree
-    dpkg-buildpackage -b -us -uc
+    dpkg-buildpackage "${buildpackage[@]}"
 )
 
 deb=$out/build/${pkg}_${debversion}_$arch.deb
