@@ -196,9 +196,9 @@ test-install:
 	./scripts/build/deps.sh test
 	@dpkg-query -W -f='$${Status}' nginx 2>/dev/null | grep -q 'ok installed' \
 		|| DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >/dev/null
-	@from=$$(RELEASE_ARCHS=x86_64 RELEASE_OUT=$(CURDIR)/target/prebuilt-install ./scripts/release/release.sh nginx-1.18.0 nginx-1.22.1) \
+	@from=$$(RELEASE_ARCHS=$$(uname -m) RELEASE_OUT=$(CURDIR)/target/prebuilt-install ./scripts/release/release.sh nginx-1.18.0 nginx-1.22.1) \
 		&& TEST_SSE_INSTALL_FROM="$$from" \
-		TEST_SSE_DEB="$(firstword $(wildcard $(CURDIR)/target/deb/libnginx-mod-http-sse-auto_*_amd64.deb))" \
+		TEST_SSE_DEB="$(firstword $(wildcard $(CURDIR)/target/deb/libnginx-mod-http-sse-auto_*_$(shell dpkg --print-architecture 2>/dev/null).deb))" \
 		TEST_SSE_OPENRESTY_PREFIX="$(lastword $(sort $(wildcard $(CURDIR)/target/matrix/openresty-*/prefix)))" \
 		$(PROVE) -I t/lib t/install/
 

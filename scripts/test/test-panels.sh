@@ -12,7 +12,7 @@ cd "$repo"
 sources=${SSE_SOURCES:-$repo/../shared/sources}
 or=${OPENRESTY_NPM:-1.31.1.1}
 
-from=$(RELEASE_ARCHS=x86_64 RELEASE_OUT="$repo/target/prebuilt-panels" \
+from=$(RELEASE_ARCHS=$(uname -m) RELEASE_OUT="$repo/target/prebuilt-panels" \
     ./scripts/release/release.sh "openresty-$or" openresty-1.29.2.5 | tail -n 1)
 
 work=$repo/target/panels

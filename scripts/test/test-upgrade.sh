@@ -17,7 +17,7 @@ cd "$repo"
 if [ "${1:-}" = nginx-org ]; then
     # nginx.org-style packages of the release's 1.30.4 and 1.31.4 builds, in a Debian 12 root
     from=$(RELEASE_OUT="$repo/target/prebuilt-upgrade-org" \
-        RELEASE_ARCHS=x86_64 ./scripts/release/release.sh nginx-1.30.4 nginx-1.31.4 | tail -n 1)
+        RELEASE_ARCHS=$(uname -m) ./scripts/release/release.sh nginx-1.30.4 nginx-1.31.4 | tail -n 1)
     work=${RELEASE_WORK:-$repo/target/release-build}
     command -v dpkg-scanpackages >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install \
         -y -qq --no-install-recommends dpkg-dev >/dev/null
@@ -34,7 +34,7 @@ if [ "${1:-}" = nginx-org ]; then
 fi
 
 from=$(RELEASE_OUT="$repo/target/prebuilt-upgrade" \
-    RELEASE_ARCHS=x86_64 ./scripts/release/release.sh nginx-1.18.0 nginx-1.22.1 nginx-1.24.0 | tail -n 1)
+    RELEASE_ARCHS=$(uname -m) ./scripts/release/release.sh nginx-1.18.0 nginx-1.22.1 nginx-1.24.0 | tail -n 1)
 work=${RELEASE_WORK:-$repo/target/release-build}
 rc=0
 
