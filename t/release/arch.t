@@ -4,10 +4,12 @@
 # header), not by the machine it runs on: in an arm64 root (--root, from this x86_64 host) it
 # takes the aarch64 file of the release, here the x86_64 one. A folder with only the other
 # architecture's file for that version is refused, in one line that names both, and nothing is
-# copied (the root's files are byte for byte as before).
+# copied (the root's files are byte for byte as before). A musl-linked nginx (Alpine's) is
+# refused too, with that reason: the release's files are for glibc.
 #
 # TEST_SSE_RELEASE: the release folder (x86_64 and aarch64 files); TEST_SSE_ARM64_ROOT: an arm64
-# Debian 12 root with its nginx (scripts/test/test-release.sh makes both). Runs as root (chroot).
+# Debian 12 root with its nginx (scripts/test/test-release.sh makes both); TEST_SSE_MUSL_NGINX:
+# a musl-linked nginx (scripts/build/musl-nginx.sh; optional). Runs as root (chroot).
 
 ###############################################################################
 
@@ -50,7 +52,8 @@ for (@lines) {
 }
 plan(skip_all => 'the release has no ' . join(' or ', sort keys %need) . ' file') if %need;
 
-plan(tests => 7);
+my $musl = $ENV{TEST_SSE_MUSL_NGINX};
+plan(tests => 7 + ($musl ? 2 : 0));
 
 # a release folder with the lines (and files) of one architecture only
 sub only {
@@ -103,5 +106,13 @@ ok($rc != 0 && $out !~ /would:/, 'x86_64 nginx, aarch64 files only: refused befo
 	or diag($out);
 like($out, qr/has nginx\/\Q$hostver\E for aarch64-linux-gnu only, and \S+ is x86_64-linux-gnu/,
 	'the reason names both architectures') or diag($out);
+
+# a musl-linked nginx: whatever the folder has, refused with the reason
+
+if ($musl) {
+	($rc, $out) = sh("$INSTALL --nginx '$musl' --from '$dir' --dry-run");
+	ok($rc != 0 && $out !~ /would:/, 'musl nginx: refused before any step') or diag($out);
+	like($out, qr/linked with musl .*modules are for glibc/, 'the reason: musl') or diag($out);
+}
 
 ###############################################################################
