@@ -34,7 +34,15 @@ use Test::Nginx;
 select STDERR; $| = 1;
 select STDOUT; $| = 1;
 
-my $t = Test::Nginx->new()->has(qw/http/)->has_daemon('cc');
+# the preloaded libraries are compiled for nginx's architecture: an aarch64 nginx tested on an
+# x86_64 machine (make test-matrix MATRIX=nginx-1.30-aarch64, through qemu) needs the cross
+# compiler's, as the dynamic loader skips a library of another architecture
+my $CC = 'cc';
+$CC = 'aarch64-linux-gnu-gcc'
+	if `readelf -h $Test::Nginx::NGINX 2>/dev/null` =~ /Machine:\s*AArch64/
+	&& `uname -m` !~ /aarch64/;
+
+my $t = Test::Nginx->new()->has(qw/http/)->has_daemon($CC);
 
 plan(skip_all => 'the module is linked into nginx (no load_module)')
 	unless ($ENV{TEST_NGINX_GLOBALS} // '') =~ /load_module\s+[^;]*sse_auto/;
@@ -68,7 +76,7 @@ for my $m (['openresty', 'unsigned long ngx_is_privileged_agent;'],
 {
 	my ($name, $c) = @$m;
 	$t->write_file("$name.c", "/* what that core defines; vanilla nginx does not */\n$c\n");
-	system("cc -shared -fPIC -o $d/$name.so $d/$name.c >$d/cc.log 2>&1") == 0
+	system("$CC -shared -fPIC -o $d/$name.so $d/$name.c >$d/cc.log 2>&1") == 0
 		or die "Can't build $name.so: " . $t->read_file('cc.log');
 }
 
