@@ -19,7 +19,8 @@ esac
 
 missing=""
 for p in $want; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' \
+    dpkg-query -W -f='${Status} ${Architecture}\n' "$p" 2>/dev/null \
+        | grep -Eq "^install ok installed ($(dpkg --print-architecture)|all)\$" \
         || missing="$missing $p"
 done
 [ -z "$missing" ] && exit 0

@@ -89,7 +89,8 @@ pkg=libnginx-mod-http-sse-auto
 want="nginx-dev debhelper dpkg-dev build-essential libclang-dev"
 missing=""
 for p in $want; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' \
+    dpkg-query -W -f='${Status} ${Architecture}\n' "$p" 2>/dev/null \
+        | grep -Eq "^install ok installed ($(dpkg --print-architecture)|all)\$" \
         || missing="$missing $p"
 done
 if [ -n "$missing" ]; then

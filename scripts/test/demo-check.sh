@@ -38,7 +38,8 @@ chromium_bin=${CHROMIUM:-/usr/bin/chromium}
 
 # ---- what the check needs ---------------------------------------------------------------------
 
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'; }
+installed() { dpkg-query -W -f='${Status} ${Architecture}\n' "$1" 2>/dev/null \
+        | grep -Eq "^install ok installed ($(dpkg --print-architecture)|all)\$"; }
 
 missing=()
 if [ "$chromium_bin" = /usr/bin/chromium ]; then

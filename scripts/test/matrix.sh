@@ -47,7 +47,8 @@ failed=0
 apt_install() {
     local missing=()
     for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' \
+        dpkg-query -W -f='${Status} ${Architecture}\n' "$p" 2>/dev/null \
+        | grep -Eq "^install ok installed ($(dpkg --print-architecture)|all)\$" \
             || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && return 0

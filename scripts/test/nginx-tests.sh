@@ -24,7 +24,8 @@ want="libfcgi-perl libscgi-perl memcached libcache-memcached-perl libcache-memca
     uwsgi uwsgi-plugin-python3 python3"
 missing=""
 for p in $want; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' \
+    dpkg-query -W -f='${Status} ${Architecture}\n' "$p" 2>/dev/null \
+        | grep -Eq "^install ok installed ($(dpkg --print-architecture)|all)\$" \
         || missing="$missing $p"
 done
 if [ -n "$missing" ]; then
