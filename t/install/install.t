@@ -151,7 +151,7 @@ my $other = other_folder();
 SKIP: {
 	skip 'no module of another version in the release folder', 2 unless $other;
 	($rc, $out) = sh("$INSTALL --from $other->[0]");
-	ok($rc != 0 && $out =~ /no module for nginx\/\Q$other->[1]\E in /
+	ok($rc != 0 && $out =~ /no module for nginx\/\Q$other->[1]\E (?:\(\S+\) )?in /
 		&& $out =~ /nearest: nginx\/\Q$other->[2]\E/
 		&& $out =~ /make (?:-C \S+ )?module-for NGINX=/,
 		'no module for this version: refused, the nearest named, how to build one') or diag($out);
@@ -285,11 +285,18 @@ sub etc_hashes {
 	return `find /etc/nginx \\( -type f -o -type l \\) -print0 | sort -z | xargs -0 sha256sum 2>&1; find /etc/nginx -type l -printf '%p -> %l\\n' | sort`;
 }
 
+# the release folder's lines for this machine's architecture (a release has x86_64 and aarch64
+# files; the file name ends in the architecture)
+sub manifest_lines {
+	my $arch = `uname -m` =~ s/\s+//r;
+	open my $fh, '<', "$from/manifest.txt" or return ();
+	return grep { !/^#/ && (split /\t/)[2] =~ /-\Q$arch\E-linux-gnu\.so$/ } <$fh>;
+}
+
 # the release folder's module for this nginx
 sub this_file {
 	my $v = `nginx -v 2>&1` =~ m{nginx/(\S+)} ? $1 : return;
-	open my $fh, '<', "$from/manifest.txt" or return;
-	my ($l) = grep { !/^#/ && (split /\t/)[0] eq 'nginx' && (split /\t/)[1] eq $v } <$fh>;
+	my ($l) = grep { (split /\t/)[0] eq 'nginx' && (split /\t/)[1] eq $v } manifest_lines();
 	return $l ? (split /\t/, $l)[2] : undef;
 }
 
@@ -297,8 +304,7 @@ sub this_file {
 sub wrong_folder {
 	my $v = `nginx -v 2>&1` =~ m{nginx/(\S+)} ? $1 : return;
 	my $sig = (`grep -a -o -E '[0-9]+,[0-9]+,[0-9]+,[01]{30,}' /usr/sbin/nginx` =~ /^(\S+)/)[0];
-	open my $fh, '<', "$from/manifest.txt" or return;
-	my ($other) = grep { !/^#/ && (split /\t/)[1] ne $v && (split /\t/)[0] eq 'nginx' } <$fh>;
+	my ($other) = grep { (split /\t/)[1] ne $v && (split /\t/)[0] eq 'nginx' } manifest_lines();
 	return unless $other && $sig;
 	my @c = split /\t/, $other;
 	my $dir = tempdir('sse-install-wrong-XXXXXXXX', TMPDIR => 1, CLEANUP => 1);
@@ -310,8 +316,7 @@ sub wrong_folder {
 # a release folder whose manifest has the other versions only: [folder, this version, nearest]
 sub other_folder {
 	my $v = `nginx -v 2>&1` =~ m{nginx/(\S+)} ? $1 : return;
-	open my $fh, '<', "$from/manifest.txt" or return;
-	my @lines = grep { !/^#/ && (split /\t/)[1] ne $v } <$fh>;
+	my @lines = grep { (split /\t/)[1] ne $v } manifest_lines();
 	my @vers = sort { vcmp($a, $b) } map { (split /\t/)[1] } grep { (split /\t/)[0] eq 'nginx' } @lines;
 	return unless @vers;
 	my ($below) = reverse grep { vcmp($_, $v) < 0 } @vers;
