@@ -134,38 +134,29 @@ for my $f (@cross) {
 		or diag("stat: $stat");
 }
 
-# the control: the same objects, linked by this host's own linker, need a newer glibc
+# the control: the same objects, linked by this host's own linker (and, for aarch64, by
+# Debian's cross compiler: arm64 glibc 2.36), need a newer glibc
 
-SKIP: {
-	my ($tree) = grep { -f "$_/objs/ngx_http_sse_auto_module_modules.o" && !m{\.aarch64/} }
-		glob("$work/nginx-*/nginx-*");
-	my $lib = "$work/cargo/release/libngx_http_sse_auto_module.a";
-	skip 'no release build tree here', 1 unless $tree && -f $lib;
+floor_control('control: a plain host link fails the check, naming the symbol',
+	'cc', 'no release build tree here', "$work/cargo/release",
+	grep { !m{\.aarch64/} } glob("$work/nginx-*/nginx-*"));
+floor_control('control, aarch64: a plain cross link fails the check, naming the symbol',
+	'aarch64-linux-gnu-gcc', 'no aarch64 release build tree here',
+	"$work/cargo.aarch64/aarch64-unknown-linux-gnu/release", glob("$work/nginx-*.aarch64/nginx-*"));
 
-	my $tmp = tempdir('sse-release-XXXXXXXX', TMPDIR => 1, CLEANUP => 1);
-	($rc, $out) = sh("cc -shared -o $tmp/plain.so "
-		. "$tree/objs/ngx_http_sse_auto_module_modules.o $lib -lpthread -ldl -lm -lgcc_s"
-		. " && $REPO/scripts/build/glibc-floor.sh $tmp/plain.so");
-	like($out, qr/^FAIL: \S+ needs \S+\@GLIBC_2\.(1[89]|[2-9]\d)/m,
-		'control: a plain host link fails the check, naming the symbol')
-		or diag($out);
-}
+sub floor_control {
+	my ($name, $cc, $why, $libdir, @trees) = @_;
+	SKIP: {
+		my ($tree) = grep { -f "$_/objs/ngx_http_sse_auto_module_modules.o" } @trees;
+		my $lib = "$libdir/libngx_http_sse_auto_module.a";
+		skip $why, 1 unless $tree && -f $lib && `sh -c 'command -v $cc'`;
 
-SKIP: {
-	# and for aarch64: the same objects linked by Debian's cross compiler (arm64 glibc 2.36)
-	my ($tree) = grep { -f "$_/objs/ngx_http_sse_auto_module_modules.o" }
-		glob("$work/nginx-*.aarch64/nginx-*");
-	my $lib = "$work/cargo.aarch64/aarch64-unknown-linux-gnu/release/libngx_http_sse_auto_module.a";
-	skip 'no aarch64 release build tree here', 1
-		unless $tree && -f $lib && `sh -c 'command -v aarch64-linux-gnu-gcc'`;
-
-	my $tmp = tempdir('sse-release-XXXXXXXX', TMPDIR => 1, CLEANUP => 1);
-	($rc, $out) = sh("aarch64-linux-gnu-gcc -shared -o $tmp/plain.so "
-		. "$tree/objs/ngx_http_sse_auto_module_modules.o $lib -lpthread -ldl -lm -lgcc_s"
-		. " && $REPO/scripts/build/glibc-floor.sh $tmp/plain.so");
-	like($out, qr/^FAIL: \S+ needs \S+\@GLIBC_2\.(1[89]|[2-9]\d)/m,
-		'control, aarch64: a plain cross link fails the check, naming the symbol')
-		or diag($out);
+		my $tmp = tempdir('sse-release-XXXXXXXX', TMPDIR => 1, CLEANUP => 1);
+		my ($rc, $out) = sh("$cc -shared -o $tmp/plain.so "
+			. "$tree/objs/ngx_http_sse_auto_module_modules.o $lib -lpthread -ldl -lm -lgcc_s"
+			. " && $REPO/scripts/build/glibc-floor.sh $tmp/plain.so");
+		like($out, qr/^FAIL: \S+ needs \S+\@GLIBC_2\.(1[89]|[2-9]\d)/m, $name) or diag($out);
+	}
 }
 
 # every OpenResty file names its exact version: its target, file name, both manifests, the
