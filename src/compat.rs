@@ -10,7 +10,7 @@
 //! `ngx_cycle` and the rest), so `dlsym` sees them. Where even a symbol every nginx defines is
 //! not visible, the kind is unknown and nothing is refused.
 
-use core::ffi::{c_char, CStr};
+use core::ffi::CStr;
 
 use ngx::ffi::ngx_conf_t;
 use ngx::ngx_conf_log_error;
@@ -56,9 +56,7 @@ const MARKERS: [(Core, &[&CStr]); 2] = [
 ];
 
 fn visible(symbol: &CStr) -> bool {
-    // SAFETY: dlsym with RTLD_DEFAULT only looks the NUL-terminated name up in the global
-    // scope of the process; the address returned is not dereferenced.
-    !unsafe { libc::dlsym(libc::RTLD_DEFAULT, symbol.as_ptr() as *const c_char) }.is_null()
+    !crate::optional::address(symbol).is_null()
 }
 
 /// The kind of the nginx core this process runs, if it can be told.

@@ -168,7 +168,11 @@ impl Response for Facts<'_> {
     }
 
     fn cached(&self) -> bool {
-        self.r.cached() != 0
+        #[cfg(ngx_feature = "http_cache")]
+        return self.r.cached() != 0;
+        // nginx built without the cache serves nothing from one (and has no such flag)
+        #[cfg(not(ngx_feature = "http_cache"))]
+        false
     }
 
     #[inline(always)]
@@ -207,11 +211,15 @@ impl Response for Facts<'_> {
 /// the status) will not change that.
 #[cfg(ngx_feature = "http_cache")]
 fn will_cache(r: &ngx_http_request_t, u: &ngx_http_upstream_t) -> bool {
-    use ngx::ffi::{ngx_http_file_cache_valid, ngx_http_test_predicates, NGX_DECLINED};
+    use ngx::ffi::{ngx_http_test_predicates, NGX_DECLINED};
 
     if u.cacheable() == 0 {
         return false;
     }
+    // a binary without the cache never makes a response cacheable; if it did, stored it is
+    let Some(cache_valid) = crate::optional::file_cache_valid() else {
+        return true;
+    };
     // SAFETY: a cacheable response has its module's configuration and r.cache (nginx set it
     // up when it looked the response up in the cache).
     let (Some(ucf), Some(cache)) = (unsafe { u.conf.as_ref() }, unsafe { r.cache.as_ref() }) else {
@@ -223,8 +231,7 @@ fn will_cache(r: &ngx_http_request_t, u: &ngx_http_upstream_t) -> bool {
         return false;
     }
     // SAFETY: the location's cache validity list (may be null: the function handles it).
-    cache.valid_sec != 0
-        || unsafe { ngx_http_file_cache_valid(ucf.cache_valid, u.headers_in.status_n) } != 0
+    cache.valid_sec != 0 || unsafe { cache_valid(ucf.cache_valid, u.headers_in.status_n) } != 0
 }
 
 #[cfg(not(ngx_feature = "http_cache"))]

@@ -5,8 +5,8 @@
 //! facts and treats streams, `upstream` a stream's read timeout, `stream` the per-stream state
 //! (event boundaries, heartbeats) and its body filter, `drain` the end of streams on
 //! shutdown, `soft` soft streaming of buffered responses without a length, `variable` the
-//! `$sse_auto` variable. What is a stream is decided in the
-//! `sse-auto-core` crate, free of nginx.
+//! `$sse_auto` variable, `optional` the nginx functions only some builds have. What is a
+//! stream is decided in the `sse-auto-core` crate, free of nginx.
 
 use core::ptr::{addr_of, addr_of_mut};
 
@@ -19,6 +19,7 @@ pub mod config;
 pub mod drain;
 pub mod filter;
 pub mod metrics;
+pub mod optional;
 pub mod soft;
 pub mod status;
 pub mod stream;
@@ -58,6 +59,7 @@ impl HttpModule for Module {
         if !metrics::configure(cf) {
             return Status::NGX_ERROR.into();
         }
+        optional::resolve(cf);
         filter::init();
         if tls::has_tls_listener(cf) {
             stream::want_body_filter();

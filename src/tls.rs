@@ -19,11 +19,15 @@ use ngx::ffi::{ngx_conf_t, ngx_http_request_t};
 /// connection meanwhile).
 #[cfg(ngx_feature = "ssl")]
 pub unsafe fn release_send_buffer(r: &ngx_http_request_t) {
-    use ngx::ffi::{ngx_ssl_free_buffer, NGX_HTTP_VERSION_20, NGX_SSL_BUFFERED};
+    use ngx::ffi::{NGX_HTTP_VERSION_20, NGX_SSL_BUFFERED};
 
     if r.http_version >= NGX_HTTP_VERSION_20 as usize {
         return;
     }
+    // a binary without SSL has no TLS connection either (`optional`)
+    let Some(free_buffer) = crate::optional::ssl_free_buffer() else {
+        return;
+    };
     let c = r.connection;
     // SAFETY: a live request's connection; its ssl is null or the connection's TLS state.
     let Some(ssl) = (unsafe { (*c).ssl.as_ref() }) else {
@@ -40,7 +44,7 @@ pub unsafe fn release_send_buffer(r: &ngx_http_request_t) {
     }
     // SAFETY: the buffer is empty and no write is under way; nginx allocates a new one when
     // it next writes (buf->start == NULL), as after its own call on keepalive.
-    unsafe { ngx_ssl_free_buffer(c) };
+    unsafe { free_buffer(c) };
 }
 
 /// Without TLS in the nginx build there is no buffer to give back.

@@ -21,6 +21,8 @@
 # Usage: scripts/release/release.sh [target ...]     (default: all; `scripts/release/release.sh --list`)
 #   SSE_SOURCES=   the source tarballs (default ../shared/sources); a target whose source is
 #                  missing is skipped with a line saying so
+#   SSE_NGINX_BUNDLE=  nginx's releases by tag (default $SSE_SOURCES/nginx-release-trees.bundle;
+#                  or a clone of nginx's repository)
 #   RELEASE_OUT=   the folder (default target/prebuilt/sse-auto-<ver>)
 #   RELEASE_WORK=  build trees (default target/release-build)
 #   RELEASE_ARCHS= the architectures (default "x86_64 aarch64")
@@ -31,6 +33,7 @@ exec 3>&1 1>&2
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
 sources=${SSE_SOURCES:-$repo/../shared/sources}
+nginx_bundle=${SSE_NGINX_BUNDLE:-$sources/nginx-release-trees.bundle}
 version=$(sed -n '/^\[package\]/,/^\[/s/^version *= *"\([^"]*\)".*/\1/p' Cargo.toml | head -n 1)
 work=${RELEASE_WORK:-$repo/target/release-build}
 out=${RELEASE_OUT:-$repo/target/prebuilt/sse-auto-$version}
@@ -54,6 +57,25 @@ openresty-1.29.2.4|openresty|1.29.2.4|openresty:openresty-1.29.2.4.tar.gz|OpenRe
 openresty-1.29.2.5|openresty|1.29.2.5|openresty:openresty-1.29.2.5.tar.gz|OpenResty's packages and images, 1.29.2.5; 1Panel
 openresty-1.31.1.1|openresty|1.31.1.1|openresty:openresty-1.31.1.1.tar.gz|Nginx Proxy Manager, 1Panel, docker-openresty, OpenResty's packages: current
 "
+# every other nginx release since 1.18.0, from nginx's repository by tag (the release-trees
+# bundle here, SSE_NGINX_BUNDLE=; scripts/fetch-sources.sh fetches it): nginx.org's packages
+# and images move through point releases, and image tags stay pinned for years. 1.22.1 and
+# 1.26.3 are the Debian targets' files: Debian's 1.26.3 tree has vanilla's structures, its
+# 1.22.1 one bit more in ngx_connection_t (a backport: pipeline), after the two the module reads
+NGINX_RELEASES="1.18.0 1.19.0 1.19.1 1.19.2 1.19.3 1.19.4 1.19.5 1.19.6 1.19.7 1.19.8 1.19.9
+1.19.10 1.20.0 1.20.1 1.20.2 1.21.0 1.21.1 1.21.2 1.21.3 1.21.4 1.21.5 1.21.6 1.22.0 1.22.1 1.23.0
+1.23.1 1.23.2 1.23.3 1.23.4 1.24.0 1.25.0 1.25.1 1.25.2 1.25.3 1.25.4 1.25.5 1.26.0 1.26.1 1.26.2
+1.26.3 1.27.0 1.27.1 1.27.2 1.27.3 1.27.4 1.27.5 1.28.0 1.28.1 1.28.2 1.28.3 1.29.0 1.29.1 1.29.2
+1.29.3 1.29.4 1.29.5 1.29.6 1.29.7 1.29.8 1.30.0 1.30.1 1.30.2 1.30.3 1.30.4 1.31.0 1.31.1 1.31.2
+1.31.3 1.31.4"
+for v in $NGINX_RELEASES; do
+    case $TARGETS in *"|nginx|$v|"*) continue ;; esac
+    case $v in
+    1.20.1) who="RHEL, Rocky and Alma Linux 9 (stock nginx); nginx.org packages, 1.20 line" ;;
+    *) who="nginx.org packages and images, ${v%.*} line" ;;
+    esac
+    TARGETS+="nginx-$v|nginx|$v|bundle:release-$v|$who"$'\n'
+done
 
 if [ "${1:-}" = --list ]; then
     printf '%s\n' "$TARGETS" | sed '/^$/d' | cut -d'|' -f1
@@ -173,6 +195,28 @@ prepare() {
         TREE=$dir/nginx-$ver SOURCE="nginx-src crate (nginx $ver)"
         FLAGS=("${vanilla_flags[@]}" "${CROSS[@]}")
         BIN=$TREE/objs/nginx ;;
+    bundle:*)
+        # a tag of nginx's repository; its tree is the release's (configure is auto/configure).
+        # Only the module is built: t/release/all.t loads it into a binary of its version.
+        local tag=${src#bundle:} git=$work/nginx.git
+        if ! git -C "$git" rev-parse -q --verify "refs/tags/$tag" >/dev/null 2>&1; then
+            [ -e "$nginx_bundle" ] || { SKIP="no $nginx_bundle"; return 1; }
+            if [ -d "$git" ]; then git -C "$git" fetch -q --tags "$nginx_bundle"
+            else git clone -q --bare "$nginx_bundle" "$git"; fi
+            git -C "$git" rev-parse -q --verify "refs/tags/$tag" >/dev/null \
+                || { SKIP="$nginx_bundle has no tag $tag"; return 1; }
+        fi
+        if [ ! -f "$dir/nginx-$ver/src/core/nginx.h" ]; then
+            rm -rf "$dir" && mkdir -p "$dir"
+            git -C "$git" archive --format=tar --prefix="nginx-$ver/" "$tag" | tar -xf - -C "$dir"
+        fi
+        grep -q "NGINX_VERSION *\"$ver\"" "$dir/nginx-$ver/src/core/nginx.h" \
+            || { SKIP="tag $tag is not nginx $ver"; return 1; }
+        TREE=$dir/nginx-$ver SOURCE="nginx $tag (tree $(git -C "$git" rev-parse "$tag^{tree}"))"
+        FLAGS=("${vanilla_flags[@]}")
+        # before 1.22 nginx calls what OpenSSL 3 deprecates
+        case $ver in 1.1[89].* | 1.2[01].*) FLAGS+=(--with-cc-opt=-Wno-deprecated-declarations) ;; esac
+        FLAGS+=("${CROSS[@]}") ;;
     debian:*)
         # the distribution's own tree (nginx-dev: its patches applied) and its configure
         # flags (conf_flags): what dh_nginx builds Debian's module packages against

@@ -29,6 +29,22 @@ failed=0
 TEST_SSE_RELEASE="$out" TEST_SSE_RELEASE_AGAIN="$again" TEST_NGINX_BINARY="$nginx" \
     prove -I t/lib t/release/release.t || failed=1
 
+# minimal --with-compat builds of a vanilla file's version, from the release-trees bundle: without
+# SSL the release's file loads and streams; without the cache nginx refuses it by its signature,
+# and the module built against that tree streams (t/release/minimal.t)
+read -r minimal minver < <(perl -MJSON::PP -e 'local $/; my $m = decode_json(<STDIN>);
+    my ($f) = grep { $_->{flavour} eq "nginx" && $_->{source} !~ /^Debian / && $_->{arch} =~ /^x86_64-/ }
+        @{$m->{files}}; print "$ARGV[0]/$f->{file} $f->{nginx_version}\n" if $f' "$out" <"$out/manifest.json") || true
+if [ -n "${minver:-}" ] && [ "$(uname -m)" = x86_64 ]; then
+    nossl=$(./scripts/build/nginx-release.sh "$minver" nossl) || failed=1
+    mapfile -t nocache < <(./scripts/build/nginx-release.sh "$minver" nocache module) || failed=1
+    for bin in "$nossl" "${nocache[0]:-}"; do
+        [ -x "$bin" ] || { failed=1; continue; }
+        TEST_NGINX_BINARY="$bin" TEST_SSE_RELEASE_SO="$minimal" TEST_SSE_BUILT_SO="${nocache[1]:-}" \
+            prove -I t/lib t/release/minimal.t || failed=1
+    done
+fi
+
 # the distributions' own nginx, in their roots: the release's module for that version
 in_root() { # release packages version [arch]
     local dist=$1 packages=$2 ver=$3 arch=${4:-x86_64} so

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# An nginx binary of any release 1.18.0 ... 1.31.4, from the release-trees bundle (a git bundle
+# with a tag release-<version> per release; NOTES §18), built --with-compat the way the release's
+# modules are, for the tests that load a release's file into a binary of its version:
+#
+#   full      --with-compat --with-threads --with-http_ssl_module --with-http_v2_module
+#             --with-http_realip_module (the release's vanilla flags)
+#   nossl     --with-compat only: no TLS at all
+#   nocache   --with-compat --with-http_ssl_module --without-http-cache
+#
+# Kept in target/nginx-releases/<version>-<variant>/ (the tree, objs/nginx); a second call
+# prints the cached binary. Prints the binary's path; the log goes to stderr. With `module`, the
+# tree is configured with this checkout as a dynamic module (nginx's own build) and the
+# module's path is printed on a second line: a module of exactly that build, as `make
+# module-for` would make for it.
+#
+# Usage: scripts/build/nginx-release.sh <version> [full|nossl|nocache] [module]
+#   SSE_NGINX_BUNDLE=  the bundle (default ../shared/sources/nginx-release-trees.bundle), or a
+#                      clone of nginx's repository (tags release-<version>)
+set -euo pipefail
+exec 3>&1 1>&2
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+ver=${1:?usage: nginx-release.sh <version> [full|nossl|nocache]}
+variant=${2:-full}
+with_module=${3:-}
+bundle=${SSE_NGINX_BUNDLE:-$repo/../shared/sources/nginx-release-trees.bundle}
+work=$repo/target/nginx-releases
+dir=$work/$ver-$variant
+bin=$dir/objs/nginx
+
+case $variant in
+full) flags=(--with-compat --with-threads --with-http_ssl_module --with-http_v2_module
+    --with-http_realip_module) ;;
+nossl) flags=(--with-compat) ;;
+nocache) flags=(--with-compat --with-http_ssl_module --without-http-cache) ;;
+*) echo "nginx-release: no variant $variant (full, nossl, nocache)"; exit 2 ;;
+esac
+case $with_module in
+'') ;;
+module) dir=$dir-module bin=$dir/objs/nginx
+    flags+=(--add-dynamic-module="$repo")
+    export SSE_AUTO_CARGO_TARGET_DIR=${SSE_AUTO_CARGO_TARGET_DIR:-$work/cargo} ;;
+*) echo "nginx-release: $with_module: only 'module' may follow the variant"; exit 2 ;;
+esac
+# before 1.22 nginx calls what OpenSSL 3 deprecates; gcc 12 warns where old trees did not expect
+flags+=(--with-cc-opt="-Wno-deprecated-declarations -Wno-error")
+
+if [ ! -x "$bin" ] || [ "$(cat "$dir/.flags" 2>/dev/null)" != "${flags[*]}" ] \
+    || { [ -n "$with_module" ] && [ ! -f "$dir/objs/ngx_http_sse_auto_module.so" ]; }; then
+    git=$work/git
+    if ! git -C "$git" rev-parse -q --verify "refs/tags/release-$ver" >/dev/null 2>&1; then
+        [ -e "$bundle" ] || { echo "nginx-release: no bundle $bundle (SSE_NGINX_BUNDLE=)"; exit 1; }
+        mkdir -p "$work"
+        if [ -d "$git" ]; then
+            git -C "$git" fetch -q --tags "$bundle"
+        else
+            git clone -q --bare "$bundle" "$git"
+        fi
+        git -C "$git" rev-parse -q --verify "refs/tags/release-$ver" >/dev/null \
+            || { echo "nginx-release: $bundle has no release-$ver"; exit 1; }
+    fi
+    rm -rf "$dir" && mkdir -p "$dir"
+    git -C "$git" archive --format=tar "release-$ver" | tar -xf - -C "$dir"
+    start=$SECONDS
+    (
+        cd "$dir"
+        ./auto/configure "${flags[@]}" >configure.log 2>&1 || { tail -n 20 configure.log; exit 1; }
+        make -j"${NGINX_RELEASE_JOBS:-2}" -f objs/Makefile >make.log 2>&1 || { tail -n 30 make.log; exit 1; }
+    )
+    printf '%s\n' "${flags[*]}" >"$dir/.flags"
+    echo "nginx-release: nginx $ver ($variant) built in $((SECONDS - start)) s"
+fi
+if [ -n "$with_module" ]; then
+    # the module's sources may have changed since: nginx's make runs cargo, which decides
+    make -C "$dir" -j"${NGINX_RELEASE_JOBS:-2}" -f objs/Makefile modules >"$dir/make.log" 2>&1 \
+        || { tail -n 30 "$dir/make.log"; exit 1; }
+fi
+echo "$bin" >&3
+[ -z "$with_module" ] || echo "$dir/objs/ngx_http_sse_auto_module.so" >&3
