@@ -13,16 +13,19 @@
 # exactly that version, configured for its architecture (aarch64: cross, with configure's test
 # programs run by qemu, so the sizes it probes are aarch64's; scripts/build/cross-aarch64.sh),
 # linked against glibc 2.17 (scripts/build/zig.sh), stripped, with no build
-# path in it: two runs give the same bytes. Each is proven to load (nginx -t) into a
-# --with-compat nginx binary of its version built from the same tree (vanilla and OpenResty
-# targets) or into the distribution's own nginx (the Debian targets: this host's when it is
-# that release, else t/release/ does it in a root of that release).
+# path in it: two runs give the same bytes. The versions users run most are proven to load
+# (nginx -t) here, into a --with-compat nginx binary of their version built from the same tree
+# (LOAD_HERE and the OpenResty targets), or into the distribution's own nginx (the Debian
+# targets: this host's when it is that release, else t/release/ does it in a root of that
+# release); every vanilla file loads and streams in a binary of its version in
+# make test-release-all (scripts/test/test-release-all.sh).
 #
 # Usage: scripts/release/release.sh [target ...]     (default: all; `scripts/release/release.sh --list`)
-#   SSE_SOURCES=   the source tarballs (default ../shared/sources); a target whose source is
-#                  missing is skipped with a line saying so
-#   SSE_NGINX_BUNDLE=  nginx's releases by tag (default $SSE_SOURCES/nginx-release-trees.bundle;
-#                  or a clone of nginx's repository)
+#   SSE_SOURCES=   the sources (default ../shared/sources; scripts/release/fetch-sources.sh
+#                  fetches them from their origins); a target whose source is missing is
+#                  skipped with a line saying so
+#   SSE_NGINX_BUNDLE=  nginx's releases by tag (default $SSE_SOURCES/nginx.git, what
+#                  fetch-sources.sh makes, else $SSE_SOURCES/nginx-release-trees.bundle)
 #   RELEASE_OUT=   the folder (default target/prebuilt/sse-auto-<ver>)
 #   RELEASE_WORK=  build trees (default target/release-build)
 #   RELEASE_ARCHS= the architectures (default "x86_64 aarch64")
@@ -33,7 +36,8 @@ exec 3>&1 1>&2
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
 sources=${SSE_SOURCES:-$repo/../shared/sources}
-nginx_bundle=${SSE_NGINX_BUNDLE:-$sources/nginx-release-trees.bundle}
+nginx_bundle=${SSE_NGINX_BUNDLE:-$sources/nginx.git}
+[ -n "${SSE_NGINX_BUNDLE:-}" ] || [ -d "$nginx_bundle" ] || nginx_bundle=$sources/nginx-release-trees.bundle
 version=$(sed -n '/^\[package\]/,/^\[/s/^version *= *"\([^"]*\)".*/\1/p' Cargo.toml | head -n 1)
 work=${RELEASE_WORK:-$repo/target/release-build}
 out=${RELEASE_OUT:-$repo/target/prebuilt/sse-auto-$version}
@@ -42,13 +46,13 @@ archs=${RELEASE_ARCHS:-x86_64 aarch64}
 
 # target | flavour | nginx version | source | who runs it
 TARGETS="
-nginx-1.18.0|nginx|1.18.0|tarball:nginx-1.18.0.tar.gz|Ubuntu 20.04 and 22.04, Debian 11 (stock nginx)
+nginx-1.18.0|nginx|1.18.0|bundle:release-1.18.0|Ubuntu 20.04 and 22.04, Debian 11 (stock nginx)
 nginx-1.22.1|nginx|1.22.1|debian:bookworm|Debian 12 (stock nginx)
-nginx-1.24.0|nginx|1.24.0|tarball:nginx-1.24.0.tar.gz|Ubuntu 24.04 (stock nginx)
+nginx-1.24.0|nginx|1.24.0|bundle:release-1.24.0|Ubuntu 24.04 (stock nginx)
 nginx-1.26.3|nginx|1.26.3|debian:trixie|Debian 13 (stock nginx)
 nginx-1.28.3|nginx|1.28.3|vendored|nginx.org packages and Docker images, 1.28 line
-nginx-1.30.4|nginx|1.30.4|tarball:nginx-1.30.4.tar.gz|nginx.org packages and Docker images, stable
-nginx-1.31.4|nginx|1.31.4|tarball:nginx-1.31.4.tar.gz|nginx.org packages and Docker images, mainline
+nginx-1.30.4|nginx|1.30.4|bundle:release-1.30.4|nginx.org packages and Docker images, stable
+nginx-1.31.4|nginx|1.31.4|bundle:release-1.31.4|nginx.org packages and Docker images, mainline
 openresty-1.27.1.2|openresty|1.27.1.2|openresty:openresty-1.27.1.2.tar.gz|1Panel, Nginx Proxy Manager (until 2026), OpenResty's packages
 openresty-1.29.2.1|openresty|1.29.2.1|openresty:openresty-1.29.2.1.tar.gz|OpenResty's packages and images, 1.29.2.1
 openresty-1.29.2.2|openresty|1.29.2.2|openresty:openresty-1.29.2.2.tar.gz|OpenResty's packages and images, 1.29.2.2
@@ -62,6 +66,8 @@ openresty-1.31.1.1|openresty|1.31.1.1|openresty:openresty-1.31.1.1.tar.gz|Nginx 
 # and images move through point releases, and image tags stay pinned for years. 1.22.1 and
 # 1.26.3 are the Debian targets' files: Debian's 1.26.3 tree has vanilla's structures, its
 # 1.22.1 one bit more in ngx_connection_t (a backport: pipeline), after the two the module reads
+# the versions whose binary is built with the module, for the load test (release.t)
+LOAD_HERE="1.18.0 1.24.0 1.30.4 1.31.4"
 NGINX_RELEASES="1.18.0 1.19.0 1.19.1 1.19.2 1.19.3 1.19.4 1.19.5 1.19.6 1.19.7 1.19.8 1.19.9
 1.19.10 1.20.0 1.20.1 1.20.2 1.21.0 1.21.1 1.21.2 1.21.3 1.21.4 1.21.5 1.21.6 1.22.0 1.22.1 1.23.0
 1.23.1 1.23.2 1.23.3 1.23.4 1.24.0 1.25.0 1.25.1 1.25.2 1.25.3 1.25.4 1.25.5 1.26.0 1.26.1 1.26.2
@@ -170,18 +176,6 @@ prepare() {
     local id=$1 flavour=$2 ver=$3 src=$4 dir=$work/$1$suffix file bundle nginx_dir
     SKIP='' BIN='' FLAGS=()
     case $src in
-    tarball:*)
-        file=$sources/${src#tarball:}
-        [ -f "$file" ] || { SKIP="no $file"; return 1; }
-        if [ ! -f "$dir/nginx-$ver/src/core/nginx.h" ]; then
-            rm -rf "$dir" && mkdir -p "$dir" && tar -xzf "$file" -C "$dir"
-        fi
-        TREE=$dir/nginx-$ver SOURCE=$(basename "$file")
-        FLAGS=("${vanilla_flags[@]}")
-        # OpenSSL 3 deprecates what 1.18 calls; 1.18 knows PCRE1 only (libpcre3-dev)
-        [ "$ver" = 1.18.0 ] && FLAGS+=(--with-cc-opt=-Wno-deprecated-declarations)
-        FLAGS+=("${CROSS[@]}")
-        BIN=$TREE/objs/nginx ;;
     vendored)
         file=$(cargo metadata --format-version 1 2>/dev/null \
             | grep -o '"manifest_path":"[^"]*nginx-src-[^"]*/Cargo.toml"' | head -n 1 \
@@ -197,7 +191,8 @@ prepare() {
         BIN=$TREE/objs/nginx ;;
     bundle:*)
         # a tag of nginx's repository; its tree is the release's (configure is auto/configure).
-        # Only the module is built: t/release/all.t loads it into a binary of its version.
+        # The binary too for the versions users run most (the load test here); the others are
+        # loaded into binaries of their version by make test-release-all
         local tag=${src#bundle:} git=$work/nginx.git
         if ! git -C "$git" rev-parse -q --verify "refs/tags/$tag" >/dev/null 2>&1; then
             [ -e "$nginx_bundle" ] || { SKIP="no $nginx_bundle"; return 1; }
@@ -206,9 +201,10 @@ prepare() {
             git -C "$git" rev-parse -q --verify "refs/tags/$tag" >/dev/null \
                 || { SKIP="$nginx_bundle has no tag $tag"; return 1; }
         fi
-        if [ ! -f "$dir/nginx-$ver/src/core/nginx.h" ]; then
+        if [ "$(cat "$dir/.tag" 2>/dev/null)" != "$tag" ]; then
             rm -rf "$dir" && mkdir -p "$dir"
             git -C "$git" archive --format=tar --prefix="nginx-$ver/" "$tag" | tar -xf - -C "$dir"
+            echo "$tag" >"$dir/.tag"
         fi
         grep -q "NGINX_VERSION *\"$ver\"" "$dir/nginx-$ver/src/core/nginx.h" \
             || { SKIP="tag $tag is not nginx $ver"; return 1; }
@@ -216,7 +212,8 @@ prepare() {
         FLAGS=("${vanilla_flags[@]}")
         # before 1.22 nginx calls what OpenSSL 3 deprecates
         case $ver in 1.1[89].* | 1.2[01].*) FLAGS+=(--with-cc-opt=-Wno-deprecated-declarations) ;; esac
-        FLAGS+=("${CROSS[@]}") ;;
+        FLAGS+=("${CROSS[@]}")
+        case " $LOAD_HERE " in *" $ver "*) BIN=$TREE/objs/nginx ;; esac ;;
     debian:*)
         # the distribution's own tree (nginx-dev: its patches applied) and its configure
         # flags (conf_flags): what dh_nginx builds Debian's module packages against
