@@ -16,7 +16,9 @@ PATHS = ./scripts/build/paths.sh
 .PHONY: test-nginx-suite test-install test-upgrade test-panels heap-breakdown
 
 # make test-matrix MATRIX="debian trixie" runs a part of it
-MATRIX ?= vendored nginx-build nginx-1.24 nginx-1.30 nginx-1.31 debian trixie
+# one release of each minor line since 1.18 (the newest of the line, or the one users run)
+MATRIX ?= vendored nginx-build nginx-1.18 nginx-1.19.10 nginx-1.20.2 nginx-1.21.6 debian nginx-1.23.4 \
+	nginx-1.24 nginx-1.25.5 trixie nginx-1.27.5 nginx-1.29.8 nginx-1.30 nginx-1.31
 
 help:
 	@echo "make help                this list"

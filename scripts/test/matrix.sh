@@ -137,6 +137,36 @@ for name in $want; do
         run_suite "$name" "$nginx" "$module"
         ;;
 
+    nginx-1.[0-9][0-9].[0-9]*)
+        # any release from nginx's tags (the release-trees bundle, SSE_NGINX_BUNDLE=): the
+        # minor lines' entries of make test-matrix-lines
+        version=${name#nginx-}
+        tag=release-$version git=$work/nginx.git
+        bundle=${SSE_NGINX_BUNDLE:-$sources/nginx-release-trees.bundle}
+        if ! git -C "$git" rev-parse -q --verify "refs/tags/$tag" >/dev/null 2>&1; then
+            if [ -d "$git" ]; then git -C "$git" fetch -q --tags "$bundle"
+            else git clone -q --bare "$bundle" "$git"; fi
+        fi
+        src=$work/$name/nginx-$version
+        if [ ! -f "$src/src/core/nginx.h" ]; then
+            rm -rf "${work:?}/$name" && mkdir -p "$work/$name"
+            git -C "$git" archive --format=tar --prefix="nginx-$version/" "$tag" | tar -xf - -C "$work/$name"
+        fi
+        flags=()
+        case $version in
+        # OpenSSL 3 deprecates what these call; PCRE2 came in 1.21.5
+        1.1[89].* | 1.20.* | 1.21.[0-4]) flags=(--with-cc-opt=-Wno-deprecated-declarations)
+            apt_install libpcre3-dev ;;
+        1.21.* | 1.2[2-4].*) ;;
+        # HTTP/3 since 1.25.0
+        *) flags=(--with-http_v3_module) ;;
+        esac
+        start=$SECONDS
+        eval "$(./scripts/build/nginx-build.sh "$src" "${flags[@]}")"
+        echo "$name: built in $((SECONDS - start)) s"
+        run_suite "$name" "$nginx" "$module"
+        ;;
+
     nginx-1.30-aarch64)
         # the suite against an aarch64 nginx and module: configure runs its test programs
         # through qemu (the sizes it probes are aarch64's), every nginx the tests start too

@@ -2,11 +2,13 @@
 
 # A prebuilt module of the release (make release) in a distribution's own nginx: run inside a
 # root of that release (scripts/test/test-release.sh: Debian 11 with its nginx 1.18.0, Debian 13
-# with its 1.26.3), where the module was not built. nginx -t passes with it loaded, and an
+# with its 1.26.3), where the module was not built; and in a --with-compat nginx of each release
+# built from nginx's tag (scripts/test/test-release-all.sh). nginx -t passes with it loaded, and an
 # existing site's plain proxy_pass streams events live, each within 50 ms; the same location
 # with "sse_auto off" holds them (the control; TLS downstream, which holds on every nginx).
 #
-# TEST_NGINX_BINARY: the distribution's nginx; TEST_SSE_RELEASE_SO: the release's .so for it.
+# TEST_NGINX_BINARY: the distribution's (or a release's) nginx; TEST_SSE_RELEASE_SO: the
+# release's .so for it.
 
 ###############################################################################
 
@@ -74,7 +76,7 @@ $t->waitforsocket('127.0.0.1:' . port(8081)) or die "no SSE backend\n";
 ###############################################################################
 
 my $v = `$Test::Nginx::NGINX -V 2>&1`;
-like($v, qr/--with-compat/, 'the distribution\'s nginx: ' . (split /\n/, $v)[0]);
+like($v, qr/--with-compat/, 'a --with-compat nginx: ' . (split /\n/, $v)[0]);
 
 my $d = $t->testdir();
 my $e = $t->has_version('1.19.5') ? '-e error.log' : '';
