@@ -12,7 +12,7 @@ PATHS = ./scripts/build/paths.sh
 .PHONY: openresty
 .PHONY: help build paths test test-unit test-nginx test-nginx-build test-matrix lint demo demo-check
 .PHONY: test-forks deb-openresty test-deb-openresty asan fuzz-stack fuzz-core deb test-deb test-slow soak bench bench-full clean
-.PHONY: module-for test-module-for dist test-dist release test-release check-floor
+.PHONY: module-for test-module-for dist test-dist release test-release test-release-all fetch-sources check-floor
 .PHONY: test-nginx-suite test-install test-upgrade test-panels heap-breakdown
 
 # make test-matrix MATRIX="debian trixie" runs a part of it
@@ -45,6 +45,8 @@ help:
 	@echo "make test-module-for     module-for on Debian's nginx, OpenResty, nginx.org's build"
 	@echo "make release             prebuilt modules, SHA256SUMS, manifest, installer (RELEASE_TARGETS=...)"
 	@echo "make test-release        the release twice, its tests here and in Debian 11/12/13 roots, x86_64 and arm64"
+	@echo "make test-release-all    every vanilla file in an nginx of its version, streaming (RELEASE_TARGETS=...)"
+	@echo "make fetch-sources       the release's sources from their origins, checked against the lock"
 	@echo "make check-floor         no .so built under target/ needs glibc newer than 2.17"
 	@echo "make test-install        sse-auto-install in the system's Debian nginx and in OpenResty (root)"
 	@echo "make test-panels         the installer in an OpenResty image laid out as Nginx Proxy Manager's (root)"
@@ -189,6 +191,19 @@ release:
 test-release:
 	./scripts/build/deps.sh test
 	./scripts/test/test-release.sh $(RELEASE_TARGETS)
+
+# every vanilla file of the release (this machine's architecture), each loaded into a
+# --with-compat nginx of its version built from nginx's tag and streaming, with the control
+# (binaries cached in target/nginx-releases/); RELEASE_TARGETS= a part (CI: a sample)
+test-release-all:
+	./scripts/build/deps.sh test
+	./scripts/test/test-release-all.sh $(RELEASE_TARGETS)
+
+# the release's sources from their origins, checked against scripts/release/sources.lock
+# (SOURCES_DIR=, default target/sources; then make release SSE_SOURCES=target/sources)
+SOURCES_DIR ?= target/sources
+fetch-sources:
+	./scripts/release/fetch-sources.sh $(SOURCES_DIR)
 
 # sse-auto-install in this machine's Debian nginx (root; changes the system and restores
 # it): from a release folder with its module (1.22.1) and another version's (1.18.0), and

@@ -29,6 +29,9 @@ failed=0
 TEST_SSE_RELEASE="$out" TEST_SSE_RELEASE_AGAIN="$again" TEST_NGINX_BINARY="$nginx" \
     prove -I t/lib t/release/release.t || failed=1
 
+# the sources' fetch script against local copies of the origins (no network)
+prove -I t/lib t/release/fetch.t || failed=1
+
 # minimal --with-compat builds of a vanilla file's version, from the release-trees bundle: without
 # SSL the release's file loads and streams; without the cache nginx refuses it by its signature,
 # and the module built against that tree streams (t/release/minimal.t)
