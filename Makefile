@@ -12,7 +12,7 @@ PATHS = ./scripts/build/paths.sh
 .PHONY: openresty
 .PHONY: help build paths test test-unit test-nginx test-nginx-build test-matrix lint demo demo-check
 .PHONY: test-forks deb-openresty test-deb-openresty asan fuzz-stack fuzz-core deb test-deb test-slow soak bench bench-full clean
-.PHONY: module-for test-module-for dist test-dist release test-release test-release-all fetch-sources check-floor
+.PHONY: module-for test-module-for dist test-dist release test-release test-release-all fetch-sources check-floor test-musl
 .PHONY: test-nginx-suite test-install test-upgrade test-panels heap-breakdown
 
 # make test-matrix MATRIX="debian trixie" runs a part of it
@@ -47,6 +47,7 @@ help:
 	@echo "make test-release        the release twice, its tests here and in Debian 11/12/13 roots, x86_64 and arm64"
 	@echo "make test-release-all    every vanilla file in an nginx of its version, streaming (RELEASE_TARGETS=...)"
 	@echo "make fetch-sources       the release's sources from their origins, checked against the lock"
+	@echo "make test-musl           a musl-linked nginx (Alpine's libc) and the module for it, streaming (MUSL_VERSIONS=)"
 	@echo "make check-floor         no .so built under target/ needs glibc newer than 2.17"
 	@echo "make test-install        sse-auto-install in the system's Debian nginx and in OpenResty (root)"
 	@echo "make test-panels         the installer in an OpenResty image laid out as Nginx Proxy Manager's (root)"
@@ -198,6 +199,17 @@ test-release:
 test-release-all:
 	./scripts/build/deps.sh test
 	./scripts/test/test-release-all.sh $(RELEASE_TARGETS)
+
+# musl (Alpine): a musl-linked nginx of each MUSL_VERSIONS release and the module built for it
+# (scripts/build/musl-module.sh), nginx -t, a live stream and its control (t/release/minimal.t)
+MUSL_VERSIONS ?= 1.30.4 1.28.3
+test-musl:
+	./scripts/build/deps.sh test
+	@for v in $(MUSL_VERSIONS); do \
+		paths=$$(./scripts/build/musl-module.sh $$v) || exit 1; \
+		TEST_NGINX_BINARY=$$(echo "$$paths" | sed -n 1p) TEST_SSE_RELEASE_SO=$$(echo "$$paths" | sed -n 2p) \
+			$(PROVE) -I t/lib t/release/minimal.t || exit 1; \
+	done
 
 # the release's sources from their origins, checked against scripts/release/sources.lock
 # (SOURCES_DIR=, default target/sources; then make release SSE_SOURCES=target/sources)

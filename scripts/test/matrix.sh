@@ -167,6 +167,15 @@ for name in $want; do
         run_suite "$name" "$nginx" "$module"
         ;;
 
+    musl-1.[0-9][0-9].[0-9]*)
+        # a musl-linked nginx of that release (Alpine's C library) and the module built for
+        # it (scripts/build/musl-module.sh: no SSL, PCRE or zlib in it, so the tests that
+        # need them say so and skip)
+        mapfile -t paths < <(./scripts/build/musl-module.sh "${name#musl-}")
+        [ ${#paths[@]} -eq 2 ] || { results+=("$name: FAIL (no build)"); failed=1; continue; }
+        run_suite "$name" "${paths[0]}" "${paths[1]}"
+        ;;
+
     nginx-1.30-aarch64)
         # the suite against an aarch64 nginx and module: configure runs its test programs
         # through qemu (the sizes it probes are aarch64's), every nginx the tests start too
