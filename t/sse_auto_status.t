@@ -23,7 +23,7 @@ use Test::Nginx::Status qw/ :all /;
 select STDERR; $| = 1;
 select STDOUT; $| = 1;
 
-my $t = Test::Nginx->new()->has(qw/http proxy access/)->has_daemon('curl');
+my $t = Test::Nginx->new()->has(qw/http proxy access rewrite/)->has_daemon('curl');
 
 $t->write_file_expand('nginx.conf', <<'EOF');
 

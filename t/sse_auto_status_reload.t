@@ -25,7 +25,7 @@ use Test::Nginx::Status qw/ :all /;
 select STDERR; $| = 1;
 select STDOUT; $| = 1;
 
-my $t = Test::Nginx->new()->has(qw/http proxy/)->has_daemon('curl');
+my $t = Test::Nginx->new()->has(qw/http proxy rewrite/)->has_daemon('curl');
 
 my $conf = <<'EOF';
 
