@@ -54,6 +54,8 @@ pub fn resolve(cf: &ngx_conf_t) {
     SSL_FREE_BUFFER.store(found(c"ngx_ssl_free_buffer"), Ordering::Relaxed);
     #[cfg(ngx_feature = "http_cache")]
     FILE_CACHE_VALID.store(found(c"ngx_http_file_cache_valid"), Ordering::Relaxed);
+    // a tree with neither has nothing to look up
+    #[cfg(not(any(ngx_feature = "ssl", ngx_feature = "http_cache")))]
     let _ = found;
 }
 
