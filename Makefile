@@ -244,9 +244,10 @@ test-panels:
 	./scripts/build/deps.sh test
 	./scripts/test/test-panels.sh
 
-# every module .so built under target/ (make build, the matrix, module-for, release, deb)
+# every module .so built under target/ (make build, the matrix, module-for, release, deb;
+# not the musl ones of make test-musl, which need no glibc)
 check-floor:
-	@find target \( -path target/debian-root -o -name deps \) -prune -o \
+	@find target \( -path target/debian-root -o -path target/musl -o -name deps \) -prune -o \
 		-name '*sse_auto_module*.so' -print | sort | xargs -r ./scripts/build/glibc-floor.sh
 
 # nginx's own test suite (../shared/sources/nginx-tests-*.tar.gz; skipped without it) run

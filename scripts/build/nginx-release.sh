@@ -40,13 +40,18 @@ case $with_module in
 '') ;;
 module) dir=$dir-module bin=$dir/objs/nginx
     flags+=(--add-dynamic-module="$repo")
-    export SSE_AUTO_CARGO_TARGET_DIR=${SSE_AUTO_CARGO_TARGET_DIR:-$work/cargo} ;;
+    export SSE_AUTO_CARGO_TARGET_DIR=${SSE_AUTO_CARGO_TARGET_DIR:-$work/cargo}
+    # linked against glibc 2.17, like every module the project builds (make check-floor)
+    if [ "${SSE_AUTO_GLIBC:-}" != host ] && [ -z "${SSE_AUTO_LINKER:-}" ]; then
+        SSE_AUTO_LINKER=$("$repo/scripts/build/zig.sh") && export SSE_AUTO_LINKER
+    fi ;;
 *) echo "nginx-release: $with_module: only 'module' may follow the variant"; exit 2 ;;
 esac
 # before 1.22 nginx calls what OpenSSL 3 deprecates; gcc 12 warns where old trees did not expect
 flags+=(--with-cc-opt="-Wno-deprecated-declarations -Wno-error")
 
-if [ ! -x "$bin" ] || [ "$(cat "$dir/.flags" 2>/dev/null)" != "${flags[*]}" ] \
+stamp="${flags[*]} ${SSE_AUTO_LINKER:-}"
+if [ ! -x "$bin" ] || [ "$(cat "$dir/.flags" 2>/dev/null)" != "$stamp" ] \
     || { [ -n "$with_module" ] && [ ! -f "$dir/objs/ngx_http_sse_auto_module.so" ]; }; then
     git=$work/git
     if ! git -C "$git" rev-parse -q --verify "refs/tags/release-$ver" >/dev/null 2>&1; then
@@ -68,7 +73,7 @@ if [ ! -x "$bin" ] || [ "$(cat "$dir/.flags" 2>/dev/null)" != "${flags[*]}" ] \
         ./auto/configure "${flags[@]}" >configure.log 2>&1 || { tail -n 20 configure.log; exit 1; }
         make -j"${NGINX_RELEASE_JOBS:-2}" -f objs/Makefile >make.log 2>&1 || { tail -n 30 make.log; exit 1; }
     )
-    printf '%s\n' "${flags[*]}" >"$dir/.flags"
+    printf '%s\n' "$stamp" >"$dir/.flags"
     echo "nginx-release: nginx $ver ($variant) built in $((SECONDS - start)) s"
 fi
 if [ -n "$with_module" ]; then
