@@ -48,16 +48,7 @@ exec musl-gcc "\$@" -l:libgcc_eh.a "$work/musl-stub.o"
 EOS
 chmod +x "$work/musl-link"
 
-git=$repo/target/nginx-releases/git
-if ! git -C "$git" rev-parse -q --verify "refs/tags/release-$ver" >/dev/null 2>&1; then
-    if [ -d "$git" ]; then git -C "$git" fetch -q --tags "$bundle"
-    else mkdir -p "$(dirname "$git")" && git clone -q --bare "$bundle" "$git"; fi
-fi
-if [ "$(cat "$dir/.tag" 2>/dev/null)" != "release-$ver" ]; then
-    rm -rf "$dir" && mkdir -p "$dir"
-    git -C "$git" archive --format=tar "release-$ver" | tar -xf - -C "$dir"
-    echo "release-$ver" >"$dir/.tag"
-fi
+SSE_NGINX_BUNDLE=$bundle "$repo/scripts/build/nginx-tag.sh" "$ver" "$dir"
 
 # bindgen: musl's headers, not this machine's glibc ones
 resource=$(clang -print-resource-dir 2>/dev/null || ls -d /usr/lib/llvm-*/lib/clang/* | tail -n 1)

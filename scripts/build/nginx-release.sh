@@ -53,20 +53,9 @@ flags+=(--with-cc-opt="-Wno-deprecated-declarations -Wno-error")
 stamp="${flags[*]} ${SSE_AUTO_LINKER:-}"
 if [ ! -x "$bin" ] || [ "$(cat "$dir/.flags" 2>/dev/null)" != "$stamp" ] \
     || { [ -n "$with_module" ] && [ ! -f "$dir/objs/ngx_http_sse_auto_module.so" ]; }; then
-    git=$work/git
-    if ! git -C "$git" rev-parse -q --verify "refs/tags/release-$ver" >/dev/null 2>&1; then
-        [ -e "$bundle" ] || { echo "nginx-release: no bundle $bundle (SSE_NGINX_BUNDLE=)"; exit 1; }
-        mkdir -p "$work"
-        if [ -d "$git" ]; then
-            git -C "$git" fetch -q --tags "$bundle"
-        else
-            git clone -q --bare "$bundle" "$git"
-        fi
-        git -C "$git" rev-parse -q --verify "refs/tags/release-$ver" >/dev/null \
-            || { echo "nginx-release: $bundle has no release-$ver"; exit 1; }
-    fi
-    rm -rf "$dir" && mkdir -p "$dir"
-    git -C "$git" archive --format=tar "release-$ver" | tar -xf - -C "$dir"
+    # a fresh tree: configure writes into it
+    rm -rf "$dir"
+    SSE_NGINX_BUNDLE=$bundle "$repo/scripts/build/nginx-tag.sh" "$ver" "$dir"
     start=$SECONDS
     (
         cd "$dir"

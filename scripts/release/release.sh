@@ -193,22 +193,13 @@ prepare() {
         # a tag of nginx's repository; its tree is the release's (configure is auto/configure).
         # The binary too for the versions users run most (the load test here); the others are
         # loaded into binaries of their version by make test-release-all
-        local tag=${src#bundle:} git=$work/nginx.git
-        if ! git -C "$git" rev-parse -q --verify "refs/tags/$tag" >/dev/null 2>&1; then
-            [ -e "$nginx_bundle" ] || { SKIP="no $nginx_bundle"; return 1; }
-            if [ -d "$git" ]; then git -C "$git" fetch -q --tags "$nginx_bundle"
-            else git clone -q --bare "$nginx_bundle" "$git"; fi
-            git -C "$git" rev-parse -q --verify "refs/tags/$tag" >/dev/null \
-                || { SKIP="$nginx_bundle has no tag $tag"; return 1; }
-        fi
-        if [ "$(cat "$dir/.tag" 2>/dev/null)" != "$tag" ]; then
-            rm -rf "$dir" && mkdir -p "$dir"
-            git -C "$git" archive --format=tar --prefix="nginx-$ver/" "$tag" | tar -xf - -C "$dir"
-            echo "$tag" >"$dir/.tag"
-        fi
+        local tag=${src#bundle:}
+        SSE_NGINX_BUNDLE=$nginx_bundle ./scripts/build/nginx-tag.sh "$ver" "$dir/nginx-$ver" \
+            || { SKIP="no tag $tag in $nginx_bundle"; return 1; }
         grep -q "NGINX_VERSION *\"$ver\"" "$dir/nginx-$ver/src/core/nginx.h" \
             || { SKIP="tag $tag is not nginx $ver"; return 1; }
-        TREE=$dir/nginx-$ver SOURCE="nginx $tag (tree $(git -C "$git" rev-parse "$tag^{tree}"))"
+        TREE=$dir/nginx-$ver
+        SOURCE="nginx $tag (tree $(git -C target/nginx-releases/git rev-parse "$tag^{tree}"))"
         FLAGS=("${vanilla_flags[@]}")
         # before 1.22 nginx calls what OpenSSL 3 deprecates
         case $ver in 1.1[89].* | 1.2[01].*) FLAGS+=(--with-cc-opt=-Wno-deprecated-declarations) ;; esac

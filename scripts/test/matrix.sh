@@ -141,17 +141,9 @@ for name in $want; do
         # any release from nginx's tags (the release-trees bundle, SSE_NGINX_BUNDLE=): the
         # minor lines' entries of make test-matrix-lines
         version=${name#nginx-}
-        tag=release-$version git=$work/nginx.git
-        bundle=${SSE_NGINX_BUNDLE:-$sources/nginx-release-trees.bundle}
-        if ! git -C "$git" rev-parse -q --verify "refs/tags/$tag" >/dev/null 2>&1; then
-            if [ -d "$git" ]; then git -C "$git" fetch -q --tags "$bundle"
-            else git clone -q --bare "$bundle" "$git"; fi
-        fi
         src=$work/$name/nginx-$version
-        if [ ! -f "$src/src/core/nginx.h" ]; then
-            rm -rf "${work:?}/$name" && mkdir -p "$work/$name"
-            git -C "$git" archive --format=tar --prefix="nginx-$version/" "$tag" | tar -xf - -C "$work/$name"
-        fi
+        SSE_NGINX_BUNDLE=${SSE_NGINX_BUNDLE:-$sources/nginx-release-trees.bundle} \
+            ./scripts/build/nginx-tag.sh "$version" "$src"
         flags=()
         case $version in
         # OpenSSL 3 deprecates what these call; PCRE2 came in 1.21.5
