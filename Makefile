@@ -47,7 +47,7 @@ help:
 	@echo "make test-release        the release twice, its tests here and in Debian 11/12/13 roots, x86_64 and arm64"
 	@echo "make test-release-all    every vanilla file in an nginx of its version, streaming (RELEASE_TARGETS=...)"
 	@echo "make fetch-sources       the release's sources from their origins, checked against the lock"
-	@echo "make test-musl           a musl-linked nginx (Alpine's libc) and the module for it, streaming (MUSL_VERSIONS=)"
+	@echo "make test-musl           the module in a musl-linked nginx (Alpine's libc), streaming (MUSL_VERSIONS=)"
 	@echo "make check-floor         no .so built under target/ needs glibc newer than 2.17"
 	@echo "make test-install        sse-auto-install in the system's Debian nginx and in OpenResty (root)"
 	@echo "make test-panels         the installer in an OpenResty image laid out as Nginx Proxy Manager's (root)"
@@ -200,14 +200,16 @@ test-release-all:
 	./scripts/build/deps.sh test
 	./scripts/test/test-release-all.sh $(RELEASE_TARGETS)
 
-# musl (Alpine): a musl-linked nginx of each MUSL_VERSIONS release and the module built for it
-# (scripts/build/musl-module.sh), nginx -t, a live stream and its control (t/release/minimal.t)
+# musl (Alpine): the module as the release builds it (on glibc, linked against glibc 2.17) in a
+# musl-linked nginx of each MUSL_VERSIONS release (no TLS; zlib and PCRE built for musl): it
+# needs no library musl lacks, nginx -t, a live stream and its control (t/release/minimal.t)
 MUSL_VERSIONS ?= 1.30.4 1.28.3
 test-musl:
 	./scripts/build/deps.sh test
 	@for v in $(MUSL_VERSIONS); do \
-		paths=$$(./scripts/build/musl-module.sh $$v) || exit 1; \
-		TEST_NGINX_BINARY=$$(echo "$$paths" | sed -n 1p) TEST_SSE_RELEASE_SO=$$(echo "$$paths" | sed -n 2p) \
+		so=$$(./scripts/build/nginx-release.sh $$v full module | sed -n 2p) || exit 1; \
+		TEST_NGINX_BINARY=$$(./scripts/build/nginx-release.sh $$v musl-nossl) || exit 1; \
+		TEST_NGINX_BINARY=$$TEST_NGINX_BINARY TEST_SSE_RELEASE_SO=$$so \
 			$(PROVE) -I t/lib t/release/minimal.t || exit 1; \
 	done
 
@@ -244,8 +246,8 @@ test-panels:
 	./scripts/build/deps.sh test
 	./scripts/test/test-panels.sh
 
-# every module .so built under target/ (make build, the matrix, module-for, release, deb;
-# not the musl ones of make test-musl, which need no glibc)
+# every module .so built under target/ (make build, the matrix, module-for, release, deb; the
+# files make test-musl loads into musl nginx are among them: one file serves both)
 check-floor:
 	@find target \( -path target/debian-root -o -path target/musl -o -name deps \) -prune -o \
 		-name '*sse_auto_module*.so' -print | sort | xargs -r ./scripts/build/glibc-floor.sh

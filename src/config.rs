@@ -3,7 +3,9 @@
 use core::ffi::{c_char, c_void};
 use core::mem::offset_of;
 use core::ptr;
-use std::sync::Arc;
+
+use alloc::string::String;
+use alloc::sync::Arc;
 
 use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use ngx::ffi::{

@@ -8,6 +8,8 @@
 
 use core::ptr;
 
+use alloc::string::String;
+
 use ngx::core::Status;
 use ngx::ffi::{
     ngx_http_output_header_filter_pt, ngx_http_request_t, ngx_http_top_header_filter,

@@ -5,8 +5,14 @@
 //! facts and treats streams, `upstream` a stream's read timeout, `stream` the per-stream state
 //! (event boundaries, heartbeats) and its body filter, `drain` the end of streams on
 //! shutdown, `soft` soft streaming of buffered responses without a length, `variable` the
-//! `$sse_auto` variable, `optional` the nginx functions only some builds have. What is a
-//! stream is decided in the `sse-auto-core` crate, free of nginx.
+//! `$sse_auto` variable, `optional` the nginx functions only some builds have, `runtime` the
+//! heap and the panic handler (the module is `no_std`, so that it loads into musl-linked nginx
+//! too). What is a stream is decided in the `sse-auto-core` crate, free of nginx.
+
+// (`cargo clippy --all-targets` also checks the crate as a test, which has std)
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
 
 use core::ptr::{addr_of, addr_of_mut};
 
@@ -20,6 +26,8 @@ pub mod drain;
 pub mod filter;
 pub mod metrics;
 pub mod optional;
+#[cfg(not(test))]
+mod runtime;
 pub mod soft;
 pub mod status;
 pub mod stream;

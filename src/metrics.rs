@@ -9,7 +9,6 @@
 use core::ffi::c_void;
 use core::mem::size_of;
 use core::ptr::{self, addr_of_mut};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use ngx::core::Status;
 use ngx::ffi::{
@@ -75,9 +74,8 @@ unsafe extern "C" fn init_zone(zone: *mut ngx_shm_zone_t, data: *mut c_void) -> 
     let Some(c) = (unsafe { counters.as_ref() }) else {
         return Status::NGX_ERROR.into();
     };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    // SAFETY: time(2) with no output argument.
+    let now = u64::try_from(unsafe { libc::time(core::ptr::null_mut()) }).unwrap_or(0);
     c.init(now);
     zone.data = counters.cast();
     Status::NGX_OK.into()

@@ -1,5 +1,7 @@
 //! The build/runtime core decision of `src/compat/rules.rs`, which needs no nginx.
 
+extern crate alloc;
+
 #[path = "../src/compat/rules.rs"]
 #[allow(dead_code)]
 mod rules;

@@ -7,6 +7,11 @@
 #             --with-http_realip_module (the release's vanilla flags)
 #   nossl     --with-compat only: no TLS at all
 #   nocache   --with-compat --with-http_ssl_module --without-http-cache
+#   musl      full's flags, linked against musl (Alpine's C library; the nginx:alpine images)
+#             by Debian's musl-gcc, with zlib, PCRE2 and OpenSSL compiled for musl
+#             (scripts/build/musl-sysroot.sh; OpenSSL takes minutes, once)
+#   musl-nossl  the same without TLS: --with-compat --with-threads --with-http_realip_module
+#             (nginx before 1.21.5 takes PCRE, not PCRE2: both are there)
 #
 # Kept in target/nginx-releases/<version>-<variant>/ (the tree, objs/nginx); a second call
 # prints the cached binary. Prints the binary's path; the log goes to stderr. With `module`, the
@@ -34,7 +39,17 @@ full) flags=(--with-compat --with-threads --with-http_ssl_module --with-http_v2_
     --with-http_realip_module) ;;
 nossl) flags=(--with-compat) ;;
 nocache) flags=(--with-compat --with-http_ssl_module --without-http-cache) ;;
-*) echo "nginx-release: no variant $variant (full, nossl, nocache)"; exit 2 ;;
+musl | musl-nossl)
+    flags=(--with-compat --with-threads --with-http_realip_module)
+    if [ "$variant" = musl ]; then
+        flags+=(--with-http_ssl_module --with-http_v2_module)
+        sysroot=$("$repo/scripts/build/musl-sysroot.sh" ssl)
+    else
+        sysroot=$("$repo/scripts/build/musl-sysroot.sh")
+    fi
+    flags+=(--with-cc=musl-gcc --with-ld-opt="-L$sysroot/lib -Wl,-E")
+    musl_include=$sysroot/include ;;
+*) echo "nginx-release: no variant $variant (full, nossl, nocache, musl, musl-nossl)"; exit 2 ;;
 esac
 case $with_module in
 '') ;;
@@ -48,7 +63,7 @@ module) dir=$dir-module bin=$dir/objs/nginx
 *) echo "nginx-release: $with_module: only 'module' may follow the variant"; exit 2 ;;
 esac
 # before 1.22 nginx calls what OpenSSL 3 deprecates; gcc 12 warns where old trees did not expect
-flags+=(--with-cc-opt="-Wno-deprecated-declarations -Wno-error")
+flags+=(--with-cc-opt="-Wno-deprecated-declarations -Wno-error${musl_include:+ -I$musl_include}")
 
 stamp="${flags[*]} ${SSE_AUTO_LINKER:-}"
 if [ ! -x "$bin" ] || [ "$(cat "$dir/.flags" 2>/dev/null)" != "$stamp" ] \

@@ -5,7 +5,8 @@
 #                              and architecture (x86_64, aarch64)
 #   SHA256SUMS                 sha256sum -c checks them
 #   manifest.json              per file: flavour, nginx version, `nginx -v` line, the module
-#                              signature nginx compares at load_module, glibc floor, sha256
+#                              signature nginx compares at load_module, glibc floor, sha256,
+#                              the C libraries it serves (glibc and musl: one file for both)
 #   manifest.txt               the same, tab-separated, for shell scripts (the installer)
 #   sse-auto-install           the installer (packaging/sse-auto-install)
 #
@@ -343,6 +344,11 @@ for id in "${want[@]}"; do
     ./scripts/build/glibc-floor.sh "$out/$name" >/dev/null \
         || { ./scripts/build/glibc-floor.sh "$out/$name"; exit 1; }
     newest=$(readelf --dyn-syms -W "$out/$name" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n 1)
+    # musl too (Alpine): the module is no_std, so it may name no library but those musl's loader
+    # takes as itself (libc, libdl, ...); glibc's own loader or libgcc_s would not load there
+    alien=$(readelf -d "$out/$name" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' \
+        | grep -v -E '^lib(c|dl|m|pthread|rt|util|xnet)\.so(\.[0-9]+)*$' | tr '\n' ' ' || true)
+    [ -z "$alien" ] || { echo "release: $id: $name needs ${alien% }, which musl has not"; exit 1; }
     # the signature nginx compares: "<ptr size>,<sig_atomic_t size>,<time_t size>,<bits>"
     sig=$(strings -n 20 "$out/$name" | grep -E -x '[0-9]+,[0-9]+,[0-9]+,[01]+' | head -n 1)
     [ -n "$sig" ] || { echo "release: $id: no module signature in $name"; exit 1; }
@@ -356,11 +362,11 @@ for id in "${want[@]}"; do
         echo "release: $id: loads into $BIN ($("$BIN" -v 2>&1 | tail -n 1))"
     fi
     echo "release: $id ($ARCH): $name, $(stat -c %s "$out/$name") bytes, newest glibc symbol $newest, $((SECONDS - start)) s"
-    entries+=("$(printf '    {"file": %s, "target": %s, "arch": %s, "flavour": %s, "nginx_version": %s, "version_line": %s, "signature": %s, "glibc_floor": "2.17", "newest_glibc_symbol": %s, "sha256": %s, "source": %s, "for": %s}' \
+    entries+=("$(printf '    {"file": %s, "target": %s, "arch": %s, "flavour": %s, "nginx_version": %s, "version_line": %s, "signature": %s, "glibc_floor": "2.17", "newest_glibc_symbol": %s, "libc": ["gnu", "musl"], "sha256": %s, "source": %s, "for": %s}' \
         "$(json_str "$name")" "$(json_str "$id")" "$(json_str "$triple")" "$(json_str "$flavour")" "$(json_str "$ver")" \
         "$(json_str "$vline")" "$(json_str "$sig")" "$(json_str "$newest")" "$(json_str "$sum")" \
         "$(json_str "$SOURCE")" "$(json_str "$who")")")
-    lines+=("$(printf '%s\t%s\t%s\t%s\t%s\t%s\t%s' "$flavour" "$ver" "$name" "$sig" "$sum" "$vline" "$triple")")
+    lines+=("$(printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' "$flavour" "$ver" "$name" "$sig" "$sum" "$vline" "$triple" gnu,musl)")
     case " ${built_archs[*]} " in *" $triple "*) ;; *) built_archs+=("$triple") ;; esac
 done
 done
@@ -381,7 +387,7 @@ install -m 755 "$module/packaging/sse-auto-install" "$out/sse-auto-install"
     echo "}"
 } >"$out/manifest.json"
 {
-    echo "# sse_auto $version prebuilt modules: flavour, nginx version, file, signature, sha256, nginx -v line, architecture"
+    echo "# sse_auto $version prebuilt modules: flavour, nginx version, file, signature, sha256, nginx -v line, architecture, C libraries"
     printf '%s\n' "${lines[@]}"
 } >"$out/manifest.txt"
 for s in "${skipped[@]}"; do echo "release: skipped $s"; done

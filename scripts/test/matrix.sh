@@ -160,12 +160,14 @@ for name in $want; do
         ;;
 
     musl-1.[0-9][0-9].[0-9]*)
-        # a musl-linked nginx of that release (Alpine's C library) and the module built for
-        # it (scripts/build/musl-module.sh: no SSL, PCRE or zlib in it, so the tests that
-        # need them say so and skip)
-        mapfile -t paths < <(./scripts/build/musl-module.sh "${name#musl-}")
-        [ ${#paths[@]} -eq 2 ] || { results+=("$name: FAIL (no build)"); failed=1; continue; }
-        run_suite "$name" "${paths[0]}" "${paths[1]}"
+        # a musl-linked nginx of that release (Alpine's C library; the release's flags, with
+        # zlib, PCRE2 and OpenSSL built for musl) and the module as the release builds it: on
+        # glibc, by nginx's own build, linked against glibc 2.17 (one file serves both)
+        version=${name#musl-}
+        bin=$(./scripts/build/nginx-release.sh "$version" musl) \
+            && so=$(./scripts/build/nginx-release.sh "$version" full module | sed -n 2p) \
+            || { results+=("$name: FAIL (no build)"); failed=1; continue; }
+        run_suite "$name" "$bin" "$so"
         ;;
 
     nginx-1.30-aarch64)

@@ -5,12 +5,16 @@
 # (scripts/build/nginx-release.sh full: the release's flags, with SSL; cached in
 # target/nginx-releases/), and t/release-root/stream.t runs with it: nginx -t passes with the
 # file loaded, a plain proxy_pass streams events live and the same location with
-# "sse_auto off" holds them (TLS downstream: held on every version).
+# "sse_auto off" holds them (TLS downstream: held on every version). Then the same file in a
+# musl-linked nginx of that version (nginx-release.sh musl-nossl: Alpine's C library, zlib and
+# PCRE built for musl, no TLS) with t/release/minimal.t: the file needs no library musl lacks,
+# nginx -t, live, and the control (a close-delimited upstream, held for every client).
 #
 # Usage: scripts/test/test-release-all.sh [target ...]   builds those targets (default: every
 #   vanilla target) with scripts/release/release.sh for this machine's architecture into
 #   target/prebuilt/release-all, then tests each file
 #   TEST_SSE_RELEASE=<folder>   tests the files of an existing release folder instead
+#   TEST_RELEASE_LIBC="gnu musl" (default) the C libraries to prove each file with
 # Prints one line per version and a summary; exits non-zero when any failed.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -27,25 +31,37 @@ if [ -z "$out" ]; then
 fi
 [ -f "$out/manifest.txt" ] || { echo "test-release-all: no manifest.txt in $out"; exit 2; }
 
+libcs=${TEST_RELEASE_LIBC:-gnu musl}
 passed=() failed=()
-while IFS=$'\t' read -r flavour ver file _ _ _ triple; do
-    [ "$flavour" = nginx ] && [ "$triple" = "$(uname -m)-linux-gnu" ] || continue
-    t0=$SECONDS
-    if ! bin=$(./scripts/build/nginx-release.sh "$ver" full); then
-        failed+=("$ver (no binary)")
-        continue
+# <version> <libc> <variant> <test> <file>: one file in one binary
+prove_one() {
+    local ver=$1 libc=$2 variant=$3 test=$4 file=$5 t0=$SECONDS bin log
+    if ! bin=$(./scripts/build/nginx-release.sh "$ver" "$variant"); then
+        failed+=("$ver/$libc (no binary)")
+        return
     fi
-    log=$repo/target/nginx-releases/$ver-full/stream.log
-    if TEST_NGINX_BINARY="$bin" TEST_SSE_RELEASE_SO="$out/$file" \
-        prove -v -I t/lib t/release-root/stream.t >"$log" 2>&1; then
-        passed+=("$ver")
-        echo "test-release-all: nginx $ver: loads and streams, control held ($((SECONDS - t0)) s)"
+    log=$repo/target/nginx-releases/$ver-$variant/test.log
+    if TEST_NGINX_BINARY="$bin" TEST_SSE_RELEASE_SO="$file" \
+        prove -v -I t/lib "$test" >"$log" 2>&1; then
+        passed+=("$ver/$libc")
+        echo "test-release-all: nginx $ver, $libc: loads and streams, control held ($((SECONDS - t0)) s)"
     else
-        failed+=("$ver")
-        echo "test-release-all: nginx $ver: FAILED ($log)"
+        failed+=("$ver/$libc")
+        echo "test-release-all: nginx $ver, $libc: FAILED ($log)"
         grep -E '^(not ok|#)' "$log" | head -n 12 | sed 's/^/    /'
     fi
+}
+
+while IFS=$'\t' read -r flavour ver file _ _ _ triple; do
+    [ "$flavour" = nginx ] && [ "$triple" = "$(uname -m)-linux-gnu" ] || continue
+    for libc in $libcs; do
+        case $libc in
+        gnu) prove_one "$ver" "$libc" full t/release-root/stream.t "$out/$file" ;;
+        musl) prove_one "$ver" "$libc" musl-nossl t/release/minimal.t "$out/$file" ;;
+        *) echo "test-release-all: TEST_RELEASE_LIBC: no C library $libc (gnu, musl)"; exit 2 ;;
+        esac
+    done
 done < <(grep -v '^#' "$out/manifest.txt")
 
-echo "test-release-all: ${#passed[@]} passed, ${#failed[@]} failed in $((SECONDS - start)) s${failed[*]:+: ${failed[*]}}"
+echo "test-release-all: ${#passed[@]} passed (version/C library), ${#failed[@]} failed in $((SECONDS - start)) s${failed[*]:+: ${failed[*]}}"
 [ ${#passed[@]} -gt 0 ] && [ ${#failed[@]} -eq 0 ]

@@ -88,7 +88,7 @@ done
 # from this host into that root, and here, it refuses the other architecture's file
 case " ${ARM64_ROOTS-bookworm} " in
 *" bookworm "*)
-    musl=$(./scripts/build/musl-nginx.sh) || failed=1
+    musl=$(./scripts/build/nginx-release.sh 1.26.3 musl-nossl) || failed=1
     TEST_SSE_RELEASE="$out" TEST_SSE_ARM64_ROOT="$repo/target/debian-root/bookworm-arm64" \
         TEST_SSE_MUSL_NGINX="$musl" prove -I t/lib t/release/arch.t || failed=1
     if ls "$out"/*-nginx-1.22.1-aarch64-linux-gnu.so >/dev/null 2>&1; then

@@ -8,6 +8,9 @@
 //! against another kind loads and then reads the wrong fields, so it is refused at
 //! configuration time instead.
 
+use alloc::format;
+use alloc::string::String;
+
 /// The kind of nginx core: what a build was made against, or what it runs in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Core {

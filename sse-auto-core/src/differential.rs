@@ -2,6 +2,10 @@
 //! Run a few hundred thousand cases by `cargo test`, and many millions by
 //! `cargo run --release -p sse-auto-core --example differential -- <cases>`.
 
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
 use crate::boundary::EventBoundary;
 use crate::{media_type, reference};
 

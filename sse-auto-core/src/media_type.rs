@@ -13,7 +13,9 @@
 //! malformed parameter cannot hide a stream. Everything here is allocation-free: it runs in the
 //! header filter for every upstream response.
 
-use std::sync::Arc;
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
 
 use crate::decision::Media;
 

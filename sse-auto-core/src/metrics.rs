@@ -9,6 +9,8 @@
 //! scrape reads each counter once, so a snapshot taken while streams come and go may be a few
 //! events apart between counters, never wrong in a single one.
 
+use alloc::format;
+use alloc::string::String;
 use core::fmt::Write as _;
 use core::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 

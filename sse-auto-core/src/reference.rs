@@ -1,6 +1,8 @@
 //! Straightforward reference implementations, written for clarity rather than speed, that the
 //! differential tests (`cargo test`, `examples/differential.rs`) compare the real ones with.
 
+use alloc::vec::Vec;
+
 /// `tchar` from RFC 9110 §5.6.2, spelled out.
 fn is_tchar(c: u8) -> bool {
     c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)

@@ -4,12 +4,14 @@
 # header), not by the machine it runs on: in an arm64 root (--root, from this x86_64 host) it
 # takes the aarch64 file of the release, here the x86_64 one. A folder with only the other
 # architecture's file for that version is refused, in one line that names both, and nothing is
-# copied (the root's files are byte for byte as before). A musl-linked nginx (Alpine's) is
-# refused too, with that reason: the release's files are for glibc.
+# copied (the root's files are byte for byte as before). A musl-linked nginx (Alpine's) gets
+# the file of its version and CPU, which the manifest says serves musl too; a folder whose
+# manifest does not say so (releases before 0.3.0) is refused, with that reason.
 #
 # TEST_SSE_RELEASE: the release folder (x86_64 and aarch64 files); TEST_SSE_ARM64_ROOT: an arm64
 # Debian 12 root with its nginx (scripts/test/test-release.sh makes both); TEST_SSE_MUSL_NGINX:
-# a musl-linked nginx (scripts/build/musl-nginx.sh; optional). Runs as root (chroot).
+# a musl-linked x86_64 nginx of a version the folder has (scripts/build/nginx-release.sh
+# <version> musl-nossl; optional). Runs as root (chroot).
 
 ###############################################################################
 
@@ -53,7 +55,7 @@ for (@lines) {
 plan(skip_all => 'the release has no ' . join(' or ', sort keys %need) . ' file') if %need;
 
 my $musl = $ENV{TEST_SSE_MUSL_NGINX};
-plan(tests => 7 + ($musl ? 2 : 0));
+plan(tests => 7 + ($musl ? 3 : 0));
 
 # a release folder with the lines (and files) of one architecture only
 sub only {
@@ -107,12 +109,21 @@ ok($rc != 0 && $out !~ /would:/, 'x86_64 nginx, aarch64 files only: refused befo
 like($out, qr/has nginx\/\Q$hostver\E for aarch64-linux-gnu only, and \S+ is x86_64-linux-gnu/,
 	'the reason names both architectures') or diag($out);
 
-# a musl-linked nginx: whatever the folder has, refused with the reason
+# a musl-linked nginx: the file of its version, which serves glibc and musl; from a folder
+# whose manifest has no C library column (before 0.3.0), refused before any step
 
 if ($musl) {
+	my ($mver) = `$musl -v 2>&1` =~ m{nginx/(\S+)};
 	($rc, $out) = sh("$INSTALL --nginx '$musl' --from '$dir' --dry-run");
-	ok($rc != 0 && $out !~ /would:/, 'musl nginx: refused before any step') or diag($out);
-	like($out, qr/linked with musl .*modules are for glibc/, 'the reason: musl') or diag($out);
+	like($out, qr/module: \S+-nginx-\Q$mver\E-x86_64-linux-gnu\.so \(for nginx\/\Q$mver\E on x86_64-linux-musl/,
+		"musl nginx $mver: the x86_64 file of $mver") or diag($out);
+
+	my $old = only('x86_64');
+	system("sed -i -E 's/\\t[a-z,]+\$//' '$old/manifest.txt'") == 0 or die "sed\n";
+	($rc, $out) = sh("$INSTALL --nginx '$musl' --from '$old' --dry-run");
+	ok($rc != 0 && $out !~ /would:/, 'musl nginx, a folder for glibc only: refused before any step')
+		or diag($out);
+	like($out, qr/modules for glibc only .* linked with musl/, 'the reason: musl') or diag($out);
 }
 
 ###############################################################################

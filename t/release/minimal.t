@@ -1,13 +1,15 @@
 #!/usr/bin/perl
 
-# The module in a minimal --with-compat nginx: built without SSL, or --without-http-cache
-# (scripts/build/nginx-release.sh nossl, nocache).
+# The module in a minimal --with-compat nginx: built without SSL, or --without-http-cache, or
+# linked against musl (scripts/build/nginx-release.sh nossl, nocache, musl-nossl, musl).
 #
 # Without SSL: the release's file of that version (built against a tree with SSL and the cache)
 # loads, since it finds nginx's TLS functions when it reads the configuration, not when it is
 # loaded. Without the cache: nginx itself refuses every module built with the cache (the
 # cache is part of the signature it compares, --with-compat or not), with its own message, not
 # a failed dlopen(); the module built against that tree (nginx's own build) loads instead.
+# musl (Alpine's C library, the nginx:alpine images): the release's file, built on glibc, is the
+# one for musl too; it names no library but those musl's loader takes as itself.
 # Either way an existing site's plain proxy_pass then streams events live; the same location
 # with "sse_auto off" holds them (the control: a close-delimited upstream, which stock nginx
 # holds for every client on every version).
@@ -48,7 +50,15 @@ my $stream_so = $cache ? $so : $ENV{TEST_SSE_BUILT_SO};
 
 $stream_so = Cwd::abs_path($stream_so);
 
-my $t = Test::Nginx->new()->has(qw/http proxy/)->has_daemon('curl')->plan(7);
+# a musl-linked binary names musl's loader as its interpreter
+open my $fh, '<:raw', $ENV{TEST_NGINX_BINARY} or die "$ENV{TEST_NGINX_BINARY}: $!\n";
+read $fh, my $head, 65536;
+close $fh;
+my ($musl) = $head =~ m!(/lib/ld-musl-[\w.-]+\.so\.1)!;
+
+my $t = Test::Nginx->new()->has(qw/http proxy/)->has_daemon('curl');
+$t->has_daemon('readelf') if $musl;
+$t->plan($musl ? 8 : 7);
 
 $t->write_file('release.conf', <<"EOF");
 load_module $so;
@@ -94,8 +104,16 @@ $t->waitforsocket('127.0.0.1:' . port(8081)) or die "no SSE backend\n";
 # what this binary lacks, from its configure line
 my @lacks = (($v !~ /--with-http_ssl_module/ ? 'SSL' : ()),
 	($v =~ /--without-http-cache/ ? 'the HTTP cache' : ()));
-ok(@lacks && $v =~ /--with-compat/, 'a minimal --with-compat nginx: without '
-	. (join(' and ', @lacks) || 'nothing')) or diag($v);
+ok((@lacks || $musl) && $v =~ /--with-compat/, 'a minimal --with-compat nginx: '
+	. join(', ', ($musl ? "linked against musl ($musl)" : ()),
+		(@lacks ? 'without ' . join(' and ', @lacks) : ()))) or diag($v);
+
+if ($musl) {
+	# musl's loader is libc, libdl, libm, libpthread, librt, libutil and libxnet itself
+	my @needed = `readelf -d $so` =~ /\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g;
+	is(join(' ', grep { !/^lib(c|dl|m|pthread|rt|util|xnet)\.so(\.\d+)*$/ } @needed), '',
+		'the release\'s file needs no library musl lacks (' . join(' ', @needed) . ')');
+}
 
 my $d = $t->testdir();
 my $e = $t->has_version('1.19.5') ? '-e error.log' : '';

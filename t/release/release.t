@@ -9,7 +9,8 @@
 # of the build machine; every OpenResty file names its exact version. Every file is of the
 # architecture its name says (x86_64, aarch64), and the aarch64 ones were compiled against an
 # aarch64 configuration of their tree (struct stat as aarch64 has it); the floor check's
-# control fails for aarch64's objects too.
+# control fails for aarch64's objects too. Every file serves glibc and musl (the manifest says
+# so, and it names no library musl's loader is not: make test-release-all loads them there).
 #
 # TEST_SSE_RELEASE: the folder; TEST_SSE_RELEASE_WORK: its build trees (RELEASE_WORK);
 # TEST_SSE_RELEASE_AGAIN: the folder of a second build (optional: the reproducibility test).
@@ -71,7 +72,7 @@ my @loadable = grep { my $b = binary($_); $b && -x $b } @files;
 my @openresty = grep { $_->{flavour} eq 'openresty' } @files;
 my @cross = grep { arch($_) ne 'x86_64' && -f "$work/$_->{target}" . suffix($_) . '.bindings.rs' } @files;
 
-plan(tests => 7 + 6 * @files + @loadable + @openresty + @cross);
+plan(tests => 7 + 7 * @files + @loadable + @openresty + @cross);
 
 ###############################################################################
 
@@ -111,8 +112,16 @@ for my $f (@files) {
 		"$f->{target}: no run path, no build path") or diag(($dyn =~ /^(.*PATH.*)$/m)[0] // $abs);
 
 	is_deeply($txt{$f->{file}}, [ $f->{flavour}, $f->{nginx_version}, $f->{file},
-		$f->{signature}, $f->{sha256}, $f->{version_line}, $f->{arch} ],
-		"$f->{target}: manifest.txt says the same");
+		$f->{signature}, $f->{sha256}, $f->{version_line}, $f->{arch},
+		join(',', @{$f->{libc} // []}) ], "$f->{target}: manifest.txt says the same");
+
+	# one file for glibc and musl (Alpine): it names no library but those musl's loader takes
+	# as itself, not glibc's loader nor libgcc_s (what a module linked with Rust's std needs)
+	my @needed = $dyn =~ /\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g;
+	my @alien = grep { !/^lib(c|dl|m|pthread|rt|util|xnet)\.so(\.\d+)*$/ } @needed;
+	ok("@{$f->{libc} // []}" eq 'gnu musl' && !@alien,
+		"$f->{target}: serves glibc and musl (needs " . join(' ', @needed) . ')')
+		or diag("libc: @{$f->{libc} // []}; musl lacks: @alien");
 
 	# the machine in the ELF header is the one the name and the manifest say
 	my %machine = (x86_64 => 'Advanced Micro Devices X86-64', aarch64 => 'AArch64');
