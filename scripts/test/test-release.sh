@@ -5,7 +5,8 @@
 # Debian 11 (bullseye: nginx 1.18.0) and Debian 13 (trixie: 1.26.3), made with debootstrap
 # (scripts/package/debian-root.sh; kept in target/debian-root/). The aarch64 files: in arm64
 # roots of Debian 11, 12 and 13 (their own arm64 nginx, run through qemu), and the installer in
-# the Debian 12 one; ARM64_ROOTS= chooses the roots (CI: bookworm).
+# the Debian 12 one; ARM64_ROOTS= chooses the roots (CI: bookworm). musl: the installer and the
+# 1.26.3 file in a root with only musl and a musl-linked nginx (t/release/musl-root.t).
 #
 # Usage: scripts/test/test-release.sh [target ...]   (default: all; RELEASE_TWICE=0 skips the
 # second build for the reproducibility test). Needs root (debootstrap, chroot).
@@ -48,6 +49,19 @@ if [ -n "${minver:-}" ] && [ "$(uname -m)" = x86_64 ]; then
     done
 fi
 
+# musl (Alpine): the installer on a system that has only musl and a musl-linked nginx of a
+# version the folder has (1.26.3, no TLS; scripts/build/nginx-release.sh musl-nossl), run
+# chrooted: held before, the release's file chosen, live after, uninstalled to the same bytes
+musl=
+if ls "$out"/*-nginx-1.26.3-x86_64-linux-gnu.so >/dev/null 2>&1 && [ "$(uname -m)" = x86_64 ]; then
+    ./scripts/build/deps.sh packages musl-tools busybox-static
+    if musl=$(./scripts/build/nginx-release.sh 1.26.3 musl-nossl); then
+        TEST_SSE_RELEASE="$out" TEST_SSE_MUSL_NGINX="$musl" prove -I t/lib t/release/musl-root.t || failed=1
+    else
+        failed=1
+    fi
+fi
+
 # the distributions' own nginx, in their roots: the release's module for that version
 in_root() { # release packages version [arch]
     local dist=$1 packages=$2 ver=$3 arch=${4:-x86_64} so
@@ -88,7 +102,6 @@ done
 # from this host into that root, and here, it refuses the other architecture's file
 case " ${ARM64_ROOTS-bookworm} " in
 *" bookworm "*)
-    musl=$(./scripts/build/nginx-release.sh 1.26.3 musl-nossl) || failed=1
     TEST_SSE_RELEASE="$out" TEST_SSE_ARM64_ROOT="$repo/target/debian-root/bookworm-arm64" \
         TEST_SSE_MUSL_NGINX="$musl" prove -I t/lib t/release/arch.t || failed=1
     if ls "$out"/*-nginx-1.22.1-aarch64-linux-gnu.so >/dev/null 2>&1; then

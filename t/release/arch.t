@@ -6,7 +6,7 @@
 # architecture's file for that version is refused, in one line that names both, and nothing is
 # copied (the root's files are byte for byte as before). A musl-linked nginx (Alpine's) gets
 # the file of its version and CPU, which the manifest says serves musl too; a folder whose
-# manifest does not say so (releases before 0.3.0) is refused, with that reason.
+# manifest does not say so (releases before 0.2.0) is refused, with that reason.
 #
 # TEST_SSE_RELEASE: the release folder (x86_64 and aarch64 files); TEST_SSE_ARM64_ROOT: an arm64
 # Debian 12 root with its nginx (scripts/test/test-release.sh makes both); TEST_SSE_MUSL_NGINX:
@@ -110,7 +110,7 @@ like($out, qr/has nginx\/\Q$hostver\E for aarch64-linux-gnu only, and \S+ is x86
 	'the reason names both architectures') or diag($out);
 
 # a musl-linked nginx: the file of its version, which serves glibc and musl; from a folder
-# whose manifest has no C library column (before 0.3.0), refused before any step
+# whose manifest has no C library column (before 0.2.0), refused before any step
 
 if ($musl) {
 	my ($mver) = `$musl -v 2>&1` =~ m{nginx/(\S+)};
