@@ -19,7 +19,11 @@
 # module's path is printed on a second line: a module of exactly that build, as `make
 # module-for` would make for it.
 #
-# Usage: scripts/build/nginx-release.sh <version> [full|nossl|nocache] [module]
+# NGINX_RELEASE_ARCH=aarch64 on an x86_64 machine: a cross build (scripts/build/cross-aarch64.sh;
+# configure's test programs run through qemu, as do the binary and the tests that start it),
+# kept in target/nginx-releases/<version>-<variant>.aarch64/ (not for the musl variants).
+#
+# Usage: scripts/build/nginx-release.sh <version> [full|nossl|nocache|musl|musl-nossl] [module]
 #   SSE_NGINX_BUNDLE=  the bundle (default ../shared/sources/nginx-release-trees.bundle), or a
 #                      clone of nginx's repository (tags release-<version>)
 set -euo pipefail
@@ -51,6 +55,18 @@ musl | musl-nossl)
     musl_include=$sysroot/include ;;
 *) echo "nginx-release: no variant $variant (full, nossl, nocache, musl, musl-nossl)"; exit 2 ;;
 esac
+arch=${NGINX_RELEASE_ARCH:-$(uname -m)}
+if [ "$arch" != "$(uname -m)" ]; then
+    case $variant in musl*) echo "nginx-release: no musl variant for $arch here"; exit 2 ;; esac
+    cross_env=$("$repo/scripts/build/cross-aarch64.sh")
+    CROSS_CC=''
+    eval "export $cross_env"
+    [ "$arch" = aarch64 ] && [ -n "$CROSS_CC" ] || { echo "nginx-release: no cross build for $arch"; exit 2; }
+    flags+=(--crossbuild=Linux::aarch64 --with-cc="$CROSS_CC")
+    dir=$dir.$arch bin=$dir/objs/nginx
+else
+    unset NGX_RUST_TARGET
+fi
 case $with_module in
 '') ;;
 module) dir=$dir-module bin=$dir/objs/nginx
@@ -58,8 +74,9 @@ module) dir=$dir-module bin=$dir/objs/nginx
     export SSE_AUTO_CARGO_TARGET_DIR=${SSE_AUTO_CARGO_TARGET_DIR:-$work/cargo}
     # linked against glibc 2.17, like every module the project builds (make check-floor)
     if [ "${SSE_AUTO_GLIBC:-}" != host ] && [ -z "${SSE_AUTO_LINKER:-}" ]; then
-        SSE_AUTO_LINKER=$("$repo/scripts/build/zig.sh") && export SSE_AUTO_LINKER
-    fi ;;
+        SSE_AUTO_LINKER=$("$repo/scripts/build/zig.sh")${NGX_RUST_TARGET:+-$arch} && export SSE_AUTO_LINKER
+    fi
+    [ -z "${NGX_RUST_TARGET:-}" ] || SSE_AUTO_CARGO_TARGET_DIR=$SSE_AUTO_CARGO_TARGET_DIR.$arch ;;
 *) echo "nginx-release: $with_module: only 'module' may follow the variant"; exit 2 ;;
 esac
 # before 1.22 nginx calls what OpenSSL 3 deprecates; gcc 12 warns where old trees did not expect

@@ -15,17 +15,27 @@
 #   target/prebuilt/release-all, then tests each file
 #   TEST_SSE_RELEASE=<folder>   tests the files of an existing release folder instead
 #   TEST_RELEASE_LIBC="gnu musl" (default) the C libraries to prove each file with
+#   TEST_RELEASE_ARCH=aarch64   the aarch64 files instead, on an x86_64 machine: each in a
+#                  cross-built aarch64 nginx of its version, run through qemu (glibc only;
+#                  folder target/prebuilt/release-all.aarch64)
 # Prints one line per version and a summary; exits non-zero when any failed.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
 
 start=$SECONDS
+arch=${TEST_RELEASE_ARCH:-$(uname -m)}
+suffix=
+if [ "$arch" != "$(uname -m)" ]; then
+    suffix=.$arch
+    export NGINX_RELEASE_ARCH=$arch
+    TEST_RELEASE_LIBC=gnu
+fi
 out=${TEST_SSE_RELEASE:-}
 if [ -z "$out" ]; then
     want=("$@")
     [ ${#want[@]} -gt 0 ] || mapfile -t want < <(./scripts/release/release.sh --list 2>&1 | grep '^nginx-')
-    out=$(RELEASE_ARCHS=$(uname -m) RELEASE_OUT="$repo/target/prebuilt/release-all" \
+    out=$(RELEASE_ARCHS=$arch RELEASE_OUT="$repo/target/prebuilt/release-all$suffix" \
         ./scripts/release/release.sh "${want[@]}")
     echo "test-release-all: ${#want[@]} targets built in $((SECONDS - start)) s: $out"
 fi
@@ -40,20 +50,20 @@ prove_one() {
         failed+=("$ver/$libc (no binary)")
         return
     fi
-    log=$repo/target/nginx-releases/$ver-$variant/test.log
+    log=$repo/target/nginx-releases/$ver-$variant$suffix/test.log
     if TEST_NGINX_BINARY="$bin" TEST_SSE_RELEASE_SO="$file" \
         prove -v -I t/lib "$test" >"$log" 2>&1; then
         passed+=("$ver/$libc")
-        echo "test-release-all: nginx $ver, $libc: loads and streams, control held ($((SECONDS - t0)) s)"
+        echo "test-release-all: nginx $ver, $arch, $libc: loads and streams, control held ($((SECONDS - t0)) s)"
     else
         failed+=("$ver/$libc")
-        echo "test-release-all: nginx $ver, $libc: FAILED ($log)"
+        echo "test-release-all: nginx $ver, $arch, $libc: FAILED ($log)"
         grep -E '^(not ok|#)' "$log" | head -n 12 | sed 's/^/    /'
     fi
 }
 
 while IFS=$'\t' read -r flavour ver file _ _ _ triple; do
-    [ "$flavour" = nginx ] && [ "$triple" = "$(uname -m)-linux-gnu" ] || continue
+    [ "$flavour" = nginx ] && [ "$triple" = "$arch-linux-gnu" ] || continue
     for libc in $libcs; do
         case $libc in
         gnu) prove_one "$ver" "$libc" full t/release-root/stream.t "$out/$file" ;;
