@@ -158,3 +158,25 @@ core::arch::global_asm!(
     "udf #0",
     ".popsection",
 );
+
+// On aarch64 the Rust standard library Debian builds (the one this project cross-compiles with)
+// carries compiler-rt's C helpers (128-bit division, ...) compiled with the stack protector. They
+// read glibc's canary `__stack_chk_guard`, which glibc defines in its loader
+// (ld-linux-aarch64.so.1): linking to it would make the module name that loader, which musl has
+// not. The module's own canary instead, hidden, for those few helpers; a failed check aborts.
+#[cfg(target_arch = "aarch64")]
+core::arch::global_asm!(
+    ".pushsection .data.rel.ro.sse_auto_stack_guard,\"aw\",@progbits",
+    ".globl __stack_chk_guard",
+    ".hidden __stack_chk_guard",
+    ".balign 8",
+    "__stack_chk_guard:",
+    ".quad 0x5ea5e0a7c0ffee00",
+    ".popsection",
+    ".pushsection .text.sse_auto_stack_chk_fail,\"ax\",@progbits",
+    ".globl __stack_chk_fail",
+    ".hidden __stack_chk_fail",
+    "__stack_chk_fail:",
+    "b abort",
+    ".popsection",
+);

@@ -58,9 +58,10 @@ if [ ! -f "$root/lib/libpcre2-8.a" ]; then
         # included by pcre2_jit_compile.c and pcre2_tables.c, not compiled alone
         *_jit_match.c | *_jit_misc.c | *_ucptables.c) continue ;;
         esac
+        # with the JIT, which --with-pcre-jit (OpenResty's packaging flags) uses
         "${cc[@]}" -DHAVE_CONFIG_H -DPCRE2_CODE_UNIT_WIDTH=8 -DPCRE2_STATIC -DSUPPORT_PCRE2_8 \
-            -DSUPPORT_UNICODE -DHAVE_STDLIB_H -DHAVE_MEMMOVE -DSTDC_HEADERS \
-            -I"$src/include" -I"$src/src" -c "$f" -o "$work/pcre2/$(basename "$f" .c).o"
+            -DSUPPORT_UNICODE -DSUPPORT_JIT -DHAVE_STDLIB_H -DHAVE_MEMMOVE -DSTDC_HEADERS \
+            -I"$src/include" -I"$src/src" -I"$src/deps" -c "$f" -o "$work/pcre2/$(basename "$f" .c).o"
     done
     ar rcs "$root/lib/libpcre2-8.a" "$work"/pcre2/*.o
     cp "$src/include/pcre2.h" "$root/include/"
