@@ -39,6 +39,14 @@ crate_dir() { # <crate name> <version requirement>: prints the unpacked crate's 
 }
 
 mkdir -p "$root/include" "$root/lib" "$work"
+# Linux's own headers (linux/mman.h, linux/if.h, ...), which musl-gcc leaves out with the rest
+# of /usr/include and OpenSSL and OpenResty's stream Lua module include: those alone, from
+# Debian's linux-libc-dev, in kernel-include/ (for -idirafter)
+kernel=$root/kernel-include
+mkdir -p "$kernel"
+ln -sfn /usr/include/linux "$kernel/linux"
+ln -sfn /usr/include/asm-generic "$kernel/asm-generic"
+ln -sfn "/usr/include/$(gcc -dumpmachine)/asm" "$kernel/asm"
 cc=(musl-gcc -O2 -fPIC)
 
 if [ ! -f "$root/lib/libz.a" ]; then
@@ -97,13 +105,6 @@ fi
 if [ "$want_ssl" = ssl ] && [ ! -f "$root/lib/libssl.a" ]; then
     src=$(crate_dir openssl-src 300)/openssl
     rm -rf "$work/openssl" && cp -a "$src" "$work/openssl"
-    # OpenSSL includes a few of Linux's own headers (linux/mman.h, ...), which musl-gcc leaves
-    # out with the rest of /usr/include: those alone, from Debian's linux-libc-dev
-    kernel=$root/kernel-include arch_inc=/usr/include/$(gcc -dumpmachine)
-    mkdir -p "$kernel"
-    ln -sfn /usr/include/linux "$kernel/linux"
-    ln -sfn /usr/include/asm-generic "$kernel/asm-generic"
-    ln -sfn "$arch_inc/asm" "$kernel/asm"
     start=$SECONDS
     (
         cd "$work/openssl"

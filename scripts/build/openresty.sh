@@ -20,6 +20,12 @@
 # OPENRESTY_DESTDIR=ROOT installs under ROOT instead (make install DESTDIR=ROOT): an image's
 # root, its paths (--prefix, --sbin-path, --modules-path, ...) as the image has them.
 #
+# OPENRESTY_LIBC=musl: OpenResty linked against musl, as its alpine images are: Debian's
+# musl-gcc, zlib, PCRE2 and OpenSSL from scripts/build/musl-sysroot.sh, with the Linux headers it
+# keeps apart (ngx_stream_lua includes one; LuaJIT is built by the
+# same compiler, with its own unwinding: Debian's static libgcc_eh calls glibc's
+# _dl_find_object); the module in that tree is linked by musl-gcc.
+#
 # Configuring is skipped when the tree was configured with the same flags before; make runs
 # every time (cargo decides whether the module needs rebuilding). Prints nginx=<binary> and
 # module=<.so> last, like `make paths`.
@@ -42,6 +48,22 @@ if [ $# -eq 0 ]; then
         case $flag in '' | '#'*) continue ;; esac
         set -- "$@" "$flag"
     done <"$repo/scripts/build/openresty.flags"
+fi
+
+if [ "${OPENRESTY_LIBC:-gnu}" = musl ]; then
+    sysroot=$("$repo/scripts/build/musl-sysroot.sh" ssl) || exit 1
+    ccopt=
+    for flag in "$@"; do
+        shift
+        case $flag in
+        --with-cc-opt=*) flag="$flag -I$sysroot/include -idirafter $sysroot/kernel-include" ccopt=1 ;;
+        --with-luajit-xcflags=*) flag="$flag -DLUAJIT_NO_UNWIND" ;;
+        esac
+        set -- "$@" "$flag"
+    done
+    [ -n "$ccopt" ] || set -- "$@" --with-cc-opt="-I$sysroot/include -idirafter $sysroot/kernel-include"
+    set -- "$@" --with-cc=musl-gcc --with-ld-opt="-L$sysroot/lib -Wl,-E"
+    SSE_AUTO_LINKER=${SSE_AUTO_LINKER-}
 fi
 
 prefix=

@@ -62,7 +62,7 @@ prove_one() {
     fi
 }
 
-while IFS=$'\t' read -r flavour ver file _ _ _ triple; do
+while IFS=$'\t' read -r flavour ver file _ _ _ triple _; do
     [ "$flavour" = nginx ] && [ "$triple" = "$arch-linux-gnu" ] || continue
     for libc in $libcs; do
         case $libc in
