@@ -47,7 +47,7 @@ help:
 	@echo "make test-release        the release twice, its tests here and in Debian 11/12/13 roots, x86_64 and arm64"
 	@echo "make test-release-all    every vanilla file in an nginx of its version, streaming (RELEASE_TARGETS=...)"
 	@echo "make fetch-sources       the release's sources from their origins, checked against the lock"
-	@echo "make test-musl           the module in a musl-linked nginx (Alpine's libc), streaming (MUSL_VERSIONS=)"
+	@echo "make test-musl           the module in musl-linked nginx and OpenResty (Alpine's libc), streaming"
 	@echo "make check-floor         no .so built under target/ needs glibc newer than 2.17"
 	@echo "make test-install        sse-auto-install in the system's Debian nginx and in OpenResty (root)"
 	@echo "make test-panels         the installer in an OpenResty image laid out as Nginx Proxy Manager's (root)"
@@ -201,17 +201,14 @@ test-release-all:
 	./scripts/test/test-release-all.sh $(RELEASE_TARGETS)
 
 # musl (Alpine): the module as the release builds it (on glibc, linked against glibc 2.17) in a
-# musl-linked nginx of each MUSL_VERSIONS release (no TLS; zlib and PCRE built for musl): it
-# needs no library musl lacks, nginx -t, a live stream and its control (t/release/minimal.t)
+# musl-linked nginx of each MUSL_VERSIONS release (no TLS; zlib and PCRE built for musl) and in
+# OpenResty MUSL_OPENRESTY built for musl with its packaging flags: it needs no library musl
+# lacks, nginx -t, a live stream and its control (t/release/minimal.t)
 MUSL_VERSIONS ?= 1.30.4 1.28.3
+MUSL_OPENRESTY ?= 1.31.1.1
 test-musl:
 	./scripts/build/deps.sh test
-	@for v in $(MUSL_VERSIONS); do \
-		so=$$(./scripts/build/nginx-release.sh $$v full module | sed -n 2p) || exit 1; \
-		TEST_NGINX_BINARY=$$(./scripts/build/nginx-release.sh $$v musl-nossl) || exit 1; \
-		TEST_NGINX_BINARY=$$TEST_NGINX_BINARY TEST_SSE_RELEASE_SO=$$so \
-			$(PROVE) -I t/lib t/release/minimal.t || exit 1; \
-	done
+	MUSL_VERSIONS="$(MUSL_VERSIONS)" MUSL_OPENRESTY="$(MUSL_OPENRESTY)" ./scripts/test/test-musl.sh
 
 # the release's sources from their origins, checked against scripts/release/sources.lock
 # (SOURCES_DIR=, default target/sources; then make release SSE_SOURCES=target/sources)
