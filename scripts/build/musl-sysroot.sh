@@ -49,6 +49,19 @@ ln -sfn /usr/include/asm-generic "$kernel/asm-generic"
 ln -sfn "/usr/include/$(gcc -dumpmachine)/asm" "$kernel/asm"
 cc=(musl-gcc -O2 -fPIC)
 
+# Alpine's musl has crypt() and <crypt.h>; Debian's musl has neither, and older nginx needs
+# both on Linux. A stand-in that fails every call (auth_basic's crypt passwords; no test here
+# uses them), in libcrypt.a, where nginx's configure looks for crypt()
+if [ ! -f "$root/lib/libcrypt.a" ]; then
+    printf '%s\n' '/* musl-sysroot.sh: crypt() is in libcrypt.a (a stand-in) */' \
+        'char *crypt(const char *key, const char *salt);' >"$root/include/crypt.h"
+    printf '%s\n' '#include <errno.h>' \
+        'char *crypt(const char *key, const char *salt) { (void) key; (void) salt; errno = ENOSYS; return 0; }' \
+        >"$work/crypt.c"
+    "${cc[@]}" -c "$work/crypt.c" -o "$work/crypt.o"
+    ar rcs "$root/lib/libcrypt.a" "$work/crypt.o"
+fi
+
 if [ ! -f "$root/lib/libz.a" ]; then
     src=$(crate_dir libz-sys 1)/src/zlib
     rm -rf "$work/zlib" && mkdir -p "$work/zlib"

@@ -82,7 +82,7 @@ esac
 # before 1.22 nginx calls what OpenSSL 3 deprecates; gcc 12 warns where old trees did not expect
 flags+=(--with-cc-opt="-Wno-deprecated-declarations -Wno-error${musl_include:+ -I$musl_include}")
 
-stamp="${flags[*]} ${SSE_AUTO_LINKER:-}"
+stamp="${flags[*]}${SSE_AUTO_LINKER:+ $SSE_AUTO_LINKER}"
 if [ ! -x "$bin" ] || [ "$(cat "$dir/.flags" 2>/dev/null)" != "$stamp" ] \
     || { [ -n "$with_module" ] && [ ! -f "$dir/objs/ngx_http_sse_auto_module.so" ]; }; then
     # a fresh tree: configure writes into it
