@@ -12,20 +12,48 @@
 # PCRE (nginx before 1.21.5 takes only it, not PCRE2) from Debian's source package (apt-get
 # source, with a deb-src list of its own in target/musl/apt).
 #
+# MUSL_ARCH=aarch64 on an x86_64 machine: the same for aarch64 (target/musl/sysroot.aarch64),
+# compiled by Debian's aarch64 cross compiler with the aarch64 musl's specs (musl-dev:arm64; the
+# wrapper target/musl/aarch64-linux-musl-gcc, whose path it prints on a second line); no
+# OpenSSL, no PCRE2 JIT.
+#
 # Usage: scripts/build/musl-sysroot.sh [ssl]     Prints the sysroot's path.
 set -euo pipefail
 exec 3>&1 1>&2
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 want_ssl=${1:-}
-root=$repo/target/musl/sysroot
-work=$repo/target/musl/src
+arch=${MUSL_ARCH:-$(uname -m)}
 jobs=${NGINX_RELEASE_JOBS:-2}
 
-command -v musl-gcc >/dev/null 2>&1 || {
-    [ "$(id -u)" -eq 0 ] || { echo "musl-sysroot: musl-gcc missing (Debian: musl-tools)"; exit 1; }
+need() { # Debian packages
+    local p missing=()
+    for p; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    [ "$(id -u)" -eq 0 ] || { echo "musl-sysroot: missing ${missing[*]} (Debian packages)"; exit 1; }
     DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
-        --no-install-recommends musl-tools >/dev/null
+        --no-install-recommends "${missing[@]}" >/dev/null
 }
+
+if [ "$arch" = "$(uname -m)" ]; then
+    root=$repo/target/musl/sysroot work=$repo/target/musl/src
+    need musl-tools
+    cc=(musl-gcc -O2 -fPIC) host=() jit=-DSUPPORT_JIT
+    inc_arch=/usr/include/$(gcc -dumpmachine)
+else
+    [ "$arch" = aarch64 ] || { echo "musl-sysroot: no musl for $arch here"; exit 2; }
+    [ "$want_ssl" != ssl ] || { echo "musl-sysroot: no OpenSSL for aarch64 musl here"; exit 2; }
+    root=$repo/target/musl/sysroot.$arch work=$repo/target/musl/src.$arch
+    eval "$("$repo/scripts/build/cross-aarch64.sh")"
+    need musl:arm64 musl-dev:arm64
+    mkdir -p "$repo/target/musl"
+    wrapper=$repo/target/musl/aarch64-linux-musl-gcc
+    # inline atomics: gcc's outline ones start by calling glibc's __getauxval, which musl has not
+    printf '#!/bin/sh\nexec aarch64-linux-gnu-gcc -mno-outline-atomics "$@" -specs /usr/lib/aarch64-linux-musl/musl-gcc.specs\n' >"$wrapper"
+    chmod 755 "$wrapper"
+    # PCRE2's JIT is left out for aarch64 musl, as the pcre2-sys crate leaves it out
+    cc=("$wrapper" -O2 -fPIC) host=(--host=aarch64-linux-musl) jit=
+    inc_arch=/usr/include/aarch64-linux-gnu
+fi
 
 # the crates' sources: a throwaway package that depends on them, `cargo fetch`
 crate_dir() { # <crate name> <version requirement>: prints the unpacked crate's folder
@@ -46,8 +74,7 @@ kernel=$root/kernel-include
 mkdir -p "$kernel"
 ln -sfn /usr/include/linux "$kernel/linux"
 ln -sfn /usr/include/asm-generic "$kernel/asm-generic"
-ln -sfn "/usr/include/$(gcc -dumpmachine)/asm" "$kernel/asm"
-cc=(musl-gcc -O2 -fPIC)
+ln -sfn "$inc_arch/asm" "$kernel/asm"
 
 # Alpine's musl has crypt() and <crypt.h>; Debian's musl has neither, and older nginx needs
 # both on Linux. A stand-in that fails every call (auth_basic's crypt passwords; no test here
@@ -81,7 +108,7 @@ if [ ! -f "$root/lib/libpcre2-8.a" ]; then
         esac
         # with the JIT, which --with-pcre-jit (OpenResty's packaging flags) uses
         "${cc[@]}" -DHAVE_CONFIG_H -DPCRE2_CODE_UNIT_WIDTH=8 -DPCRE2_STATIC -DSUPPORT_PCRE2_8 \
-            -DSUPPORT_UNICODE -DSUPPORT_JIT -DHAVE_STDLIB_H -DHAVE_MEMMOVE -DSTDC_HEADERS \
+            -DSUPPORT_UNICODE $jit -DHAVE_STDLIB_H -DHAVE_MEMMOVE -DSTDC_HEADERS \
             -I"$src/include" -I"$src/src" -I"$src/deps" -c "$f" -o "$work/pcre2/$(basename "$f" .c).o"
     done
     ar rcs "$root/lib/libpcre2-8.a" "$work"/pcre2/*.o
@@ -105,7 +132,7 @@ if [ ! -f "$root/lib/libpcre.a" ]; then
     tar -xf "$(ls "$apt"/pcre3/pcre3_*.orig.tar.* | head -n 1)" -C "$work/pcre" --strip-components=1
     (
         cd "$work/pcre"
-        ./configure CC=musl-gcc CFLAGS="-O2 -fPIC" --disable-shared --enable-static --disable-cpp \
+        ./configure CC="${cc[0]}" CFLAGS="-O2 -fPIC" "${host[@]}" --disable-shared --enable-static --disable-cpp \
             --enable-utf --enable-unicode-properties --prefix="$root" >configure.log 2>&1 \
             || { tail -n 20 configure.log; exit 1; }
         make -j"$jobs" libpcre.la >make.log 2>&1 || { tail -n 30 make.log; exit 1; }
@@ -131,3 +158,4 @@ if [ "$want_ssl" = ssl ] && [ ! -f "$root/lib/libssl.a" ]; then
     echo "musl-sysroot: OpenSSL $(sed -n 's/^MAJOR=//p;s/^MINOR=//p;s/^PATCH=//p' "$src/VERSION.dat" | paste -sd.) in $((SECONDS - start)) s"
 fi
 echo "$root" >&3
+[ -z "${wrapper:-}" ] || echo "$wrapper" >&3

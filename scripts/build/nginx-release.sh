@@ -21,7 +21,8 @@
 #
 # NGINX_RELEASE_ARCH=aarch64 on an x86_64 machine: a cross build (scripts/build/cross-aarch64.sh;
 # configure's test programs run through qemu, as do the binary and the tests that start it),
-# kept in target/nginx-releases/<version>-<variant>.aarch64/ (not for the musl variants).
+# kept in target/nginx-releases/<version>-<variant>.aarch64/; musl-nossl too (musl-dev:arm64,
+# scripts/build/musl-sysroot.sh).
 #
 # Usage: scripts/build/nginx-release.sh <version> [full|nossl|nocache|musl|musl-nossl] [module]
 #   SSE_NGINX_BUNDLE=  the bundle (default ../shared/sources/nginx-release-trees.bundle), or a
@@ -38,6 +39,7 @@ work=$repo/target/nginx-releases
 dir=$work/$ver-$variant
 bin=$dir/objs/nginx
 
+arch=${NGINX_RELEASE_ARCH:-$(uname -m)}
 case $variant in
 full) flags=(--with-compat --with-threads --with-http_ssl_module --with-http_v2_module
     --with-http_realip_module) ;;
@@ -45,27 +47,31 @@ nossl) flags=(--with-compat) ;;
 nocache) flags=(--with-compat --with-http_ssl_module --without-http-cache) ;;
 musl | musl-nossl)
     flags=(--with-compat --with-threads --with-http_realip_module)
+    musl_cc=musl-gcc
     if [ "$variant" = musl ]; then
         flags+=(--with-http_ssl_module --with-http_v2_module)
         sysroot=$("$repo/scripts/build/musl-sysroot.sh" ssl)
-    else
+    elif [ "$arch" = "$(uname -m)" ]; then
         sysroot=$("$repo/scripts/build/musl-sysroot.sh")
+    else
+        # aarch64: the cross compiler with musl's specs, which the sysroot script writes
+        { read -r sysroot; read -r musl_cc; } < <(MUSL_ARCH=$arch "$repo/scripts/build/musl-sysroot.sh")
     fi
-    flags+=(--with-cc=musl-gcc --with-ld-opt="-L$sysroot/lib -Wl,-E")
+    flags+=(--with-ld-opt="-L$sysroot/lib -Wl,-E")
     musl_include=$sysroot/include ;;
 *) echo "nginx-release: no variant $variant (full, nossl, nocache, musl, musl-nossl)"; exit 2 ;;
 esac
-arch=${NGINX_RELEASE_ARCH:-$(uname -m)}
 if [ "$arch" != "$(uname -m)" ]; then
-    case $variant in musl*) echo "nginx-release: no musl variant for $arch here"; exit 2 ;; esac
+    case $variant in musl) echo "nginx-release: no musl variant with TLS for $arch here (musl-nossl)"; exit 2 ;; esac
     cross_env=$("$repo/scripts/build/cross-aarch64.sh")
     CROSS_CC=''
     eval "export $cross_env"
     [ "$arch" = aarch64 ] && [ -n "$CROSS_CC" ] || { echo "nginx-release: no cross build for $arch"; exit 2; }
-    flags+=(--crossbuild=Linux::aarch64 --with-cc="$CROSS_CC")
+    flags+=(--crossbuild=Linux::aarch64 --with-cc="${musl_cc:-$CROSS_CC}")
     dir=$dir.$arch bin=$dir/objs/nginx
 else
     unset NGX_RUST_TARGET
+    [ -z "${musl_cc:-}" ] || flags+=(--with-cc="$musl_cc")
 fi
 case $with_module in
 '') ;;

@@ -16,8 +16,8 @@
 #   TEST_SSE_RELEASE=<folder>   tests the files of an existing release folder instead
 #   TEST_RELEASE_LIBC="gnu musl" (default) the C libraries to prove each file with
 #   TEST_RELEASE_ARCH=aarch64   the aarch64 files instead, on an x86_64 machine: each in a
-#                  cross-built aarch64 nginx of its version, run through qemu (glibc only;
-#                  folder target/prebuilt/release-all.aarch64)
+#                  cross-built aarch64 nginx of its version, glibc- and musl-linked, run
+#                  through qemu (folder target/prebuilt/release-all.aarch64)
 # Prints one line per version and a summary; exits non-zero when any failed.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -29,7 +29,6 @@ suffix=
 if [ "$arch" != "$(uname -m)" ]; then
     suffix=.$arch
     export NGINX_RELEASE_ARCH=$arch
-    TEST_RELEASE_LIBC=gnu
 fi
 out=${TEST_SSE_RELEASE:-}
 if [ -z "$out" ]; then
