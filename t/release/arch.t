@@ -4,14 +4,11 @@
 # header), not by the machine it runs on: in an arm64 root (--root, from this x86_64 host) it
 # takes the aarch64 file of the release, here the x86_64 one. A folder with only the other
 # architecture's file for that version is refused, in one line that names both, and nothing is
-# copied (the root's files are byte for byte as before). A musl-linked nginx (Alpine's) gets
-# the file of its version and CPU, which the manifest says serves musl too; a folder whose
-# manifest does not say so (releases before 0.2.0) is refused, with that reason.
+# copied (the root's files are byte for byte as before). (A musl-linked nginx: the installer
+# in a musl root, t/release/musl-root.t.)
 #
 # TEST_SSE_RELEASE: the release folder (x86_64 and aarch64 files); TEST_SSE_ARM64_ROOT: an arm64
-# Debian 12 root with its nginx (scripts/test/test-release.sh makes both); TEST_SSE_MUSL_NGINX:
-# a musl-linked x86_64 nginx of a version the folder has (scripts/build/nginx-release.sh
-# <version> musl-nossl; optional). Runs as root (chroot).
+# Debian 12 root with its nginx (scripts/test/test-release.sh makes both). Runs as root (chroot).
 
 ###############################################################################
 
@@ -54,8 +51,7 @@ for (@lines) {
 }
 plan(skip_all => 'the release has no ' . join(' or ', sort keys %need) . ' file') if %need;
 
-my $musl = $ENV{TEST_SSE_MUSL_NGINX};
-plan(tests => 7 + ($musl ? 3 : 0));
+plan(tests => 7);
 
 # a release folder with the lines (and files) of one architecture only
 sub only {
@@ -108,22 +104,5 @@ ok($rc != 0 && $out !~ /would:/, 'x86_64 nginx, aarch64 files only: refused befo
 	or diag($out);
 like($out, qr/has nginx\/\Q$hostver\E for aarch64-linux-gnu only, and \S+ is x86_64-linux-gnu/,
 	'the reason names both architectures') or diag($out);
-
-# a musl-linked nginx: the file of its version, which serves glibc and musl; from a folder
-# whose manifest has no C library column (before 0.2.0), refused before any step
-
-if ($musl) {
-	my ($mver) = `$musl -v 2>&1` =~ m{nginx/(\S+)};
-	($rc, $out) = sh("$INSTALL --nginx '$musl' --from '$dir' --dry-run");
-	like($out, qr/module: \S+-nginx-\Q$mver\E-x86_64-linux-gnu\.so \(for nginx\/\Q$mver\E on x86_64-linux-musl/,
-		"musl nginx $mver: the x86_64 file of $mver") or diag($out);
-
-	my $old = only('x86_64');
-	system("sed -i -E 's/\\t[a-z,]+\$//' '$old/manifest.txt'") == 0 or die "sed\n";
-	($rc, $out) = sh("$INSTALL --nginx '$musl' --from '$old' --dry-run");
-	ok($rc != 0 && $out !~ /would:/, 'musl nginx, a folder for glibc only: refused before any step')
-		or diag($out);
-	like($out, qr/modules for glibc only .* linked with musl/, 'the reason: musl') or diag($out);
-}
 
 ###############################################################################

@@ -8,7 +8,8 @@
 # would), takes the release's file of this nginx's version and CPU, which the manifest says
 # serves musl, and nginx -t passes; after a restart the same site streams them live.
 # --uninstall from the host (--root, as on a container's volume) leaves the root's files as
-# they were, and the events are held again.
+# they were, and the events are held again. A folder whose manifest does not say musl (releases
+# before 0.2.0) is refused first, with the reason, and changes nothing.
 #
 # TEST_SSE_RELEASE: a release folder with a file for the musl nginx's version;
 # TEST_SSE_MUSL_NGINX: a musl-linked nginx (scripts/build/nginx-release.sh <version>
@@ -58,7 +59,7 @@ my $busybox = '/bin/busybox';
 plan(skip_all => 'no static BusyBox at /bin/busybox (Debian: busybox-static)')
 	unless -x $busybox && `readelf -l $busybox 2>&1` !~ /program interpreter/;
 
-my $t = Test::Nginx->new()->has_daemon('curl')->has_daemon('readelf')->plan(10);
+my $t = Test::Nginx->new()->has_daemon('curl')->has_daemon('readelf')->plan(12);
 # (the testdir's error.log, which Test::Nginx checks for alerts: this nginx writes the root's)
 write_file($t->testdir() . '/error.log', '');
 
@@ -115,9 +116,10 @@ sub sh {
 	return ($? >> 8, $out);
 }
 
-# what the installer may change: every file of the root
+# what the installer may change: every file of the root (but nginx's logs, and /tmp with the
+# release folders)
 sub state {
-	return scalar `cd '$root' && find . -path '.$prefix/logs' -prune -o -type f -print | sort | xargs sha256sum`;
+	return scalar `cd '$root' && find . \\( -path '.$prefix/logs' -o -path ./tmp \\) -prune -o -type f -print | sort | xargs sha256sum`;
 }
 
 # the root's nginx, started and stopped as its own init would (given the test object: a named
@@ -152,11 +154,23 @@ for (glob("$dir/*-nginx-$ver-*.so")) {
 	copy($_, "$in/" . (m!([^/]+)$!)[0]) or die "$_: $!\n";
 }
 
+# the same folder as a release before 0.2.0 had it: no C library column in the manifest
+my $old = "$root/tmp/sse-auto-old";
+system('cp', '-a', $in, $old) == 0 or die "cp $in\n";
+system("sed -i -E 's/\\t[a-z,]+\$//' '$old/manifest.txt'") == 0 or die "sed\n";
+
 start($t);
 held_ok(sse_get("/events$q", port => $p8080), 'stock musl nginx: events held (the control)');
 stop();
 
-my ($rc, $out) = sh("chroot '$root' /bin/sh /tmp/sse-auto/sse-auto-install --from /tmp/sse-auto"
+my ($rc, $out) = sh("chroot '$root' /bin/sh /tmp/sse-auto/sse-auto-install --from /tmp/sse-auto-old"
+	. ' --yes --no-reload');
+ok($rc != 0 && $out =~ /modules for glibc only .* linked with musl/,
+	'a folder from before 0.2.0: refused, the reason is musl') or diag($out);
+system('rm', '-rf', $old);
+is(state(), $before, 'refused: nothing changed');
+
+($rc, $out) = sh("chroot '$root' /bin/sh /tmp/sse-auto/sse-auto-install --from /tmp/sse-auto"
 	. ' --yes --no-reload');
 is($rc, 0, 'sse-auto-install, run by BusyBox sh in the musl root') or diag($out);
 system('rm', '-rf', $in);
