@@ -133,31 +133,26 @@ impl Write for Line {
 // (panic = "abort"). `std` would bring both with glibc's libgcc_s, which musl systems may not
 // have. Defined here, hidden: the link is complete, and the module exports neither, so a library
 // loaded after it (nginx loads modules RTLD_GLOBAL) still finds the real unwinder. Never called.
-#[cfg(target_arch = "x86_64")]
-core::arch::global_asm!(
-    ".pushsection .text.sse_auto_no_unwind,\"ax\",@progbits",
-    ".globl _Unwind_Resume",
-    ".hidden _Unwind_Resume",
-    ".globl rust_eh_personality",
-    ".hidden rust_eh_personality",
-    "_Unwind_Resume:",
-    "rust_eh_personality:",
-    "ud2",
-    ".popsection",
-);
+macro_rules! no_unwind_stubs {
+    ($trap:literal) => {
+        core::arch::global_asm!(
+            ".pushsection .text.sse_auto_no_unwind,\"ax\",@progbits",
+            ".globl _Unwind_Resume",
+            ".hidden _Unwind_Resume",
+            ".globl rust_eh_personality",
+            ".hidden rust_eh_personality",
+            "_Unwind_Resume:",
+            "rust_eh_personality:",
+            $trap,
+            ".popsection",
+        );
+    };
+}
 
+#[cfg(target_arch = "x86_64")]
+no_unwind_stubs!("ud2");
 #[cfg(target_arch = "aarch64")]
-core::arch::global_asm!(
-    ".pushsection .text.sse_auto_no_unwind,\"ax\",@progbits",
-    ".globl _Unwind_Resume",
-    ".hidden _Unwind_Resume",
-    ".globl rust_eh_personality",
-    ".hidden rust_eh_personality",
-    "_Unwind_Resume:",
-    "rust_eh_personality:",
-    "udf #0",
-    ".popsection",
-);
+no_unwind_stubs!("udf #0");
 
 // On aarch64 the Rust standard library Debian builds (the one this project cross-compiles with)
 // carries compiler-rt's C helpers (128-bit division, ...) compiled with the stack protector. They
